@@ -1,0 +1,35 @@
+"""The ``edgecv`` command line (Typer).  Commands only parse options and call library functions;
+heavy imports (torch, onnxruntime) happen inside the command that needs them."""
+from __future__ import annotations
+
+import typer
+
+from edgecv import __version__
+from edgecv.cli import common
+
+app = typer.Typer(name="edgecv", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False,
+                  help="Export, run and verify PyTorch image classifiers on edge devices.")
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"edgecv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """Export, run and verify PyTorch image classifiers on edge devices."""
+
+
+from edgecv.cli import info_cmd, models_cmd, train_cmd  # noqa: E402,F401  (register commands)
+
+
+def main():
+    common.install_signal_handlers()
+    app()
+
+
+__all__ = ["app", "main"]

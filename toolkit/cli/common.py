@@ -1,0 +1,58 @@
+"""Shared CLI plumbing: one-line errors with exit codes, consoles on stdout/stderr."""
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+
+import typer
+from rich.console import Console
+
+from edgecv.errors import EdgecvError
+
+out = Console()  # results
+err = Console(stderr=True)  # progress, warnings, summaries
+
+
+def cli_errors(fn):
+    """Turn EdgecvError into one line on stderr and its exit code (2 = bad input, 1 = check failed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EdgecvError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def install_signal_handlers():
+    # SIGTERM behaves like Ctrl-C, so temporary files are cleaned up by the same paths.
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, _term)
+    except ValueError:  # not in the main thread
+        pass
+
+
+def parse_kwargs(items: list[str] | None) -> dict:
+    """``--model-arg kernel_num=4`` -> {"kernel_num": 4} (values parsed as JSON when they can be)."""
+    import json
+
+    kwargs = {}
+    for item in items or []:
+        if "=" not in item:
+            raise EdgecvError(f"model argument {item!r} is not KEY=VALUE")
+        k, v = item.split("=", 1)
+        try:
+            kwargs[k] = json.loads(v)
+        except json.JSONDecodeError:
+            kwargs[k] = v
+    return kwargs

