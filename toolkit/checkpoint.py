@@ -106,7 +106,7 @@ def _read(path: Path, unsafe: bool):
                 f"{path} holds pickled Python objects (a whole nn.Module?), and unpickling them can "
                 "run arbitrary code", "pass --unsafe-load only if you trust the file") from None
         raise EdgecvError(f"{path} is not a torch checkpoint ({text.splitlines()[0][:120]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - torch raises KeyError/RuntimeError/EOFError/... for damage
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise EdgecvError(f"{path} is truncated or not a torch checkpoint ({msg})",
                           "re-save or re-download it") from None

@@ -28,7 +28,10 @@ def train_cmd(
     """Train a zoo model on a folder or a built-in set; keeps the best checkpoint."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from edgecv.models import get_entry
     from edgecv.train import TrainConfig, train
+
+    get_entry(arch)  # fail on a bad arch before any progress output
 
     cfg = TrainConfig(data=data, arch=arch, out=out, epochs=epochs, batch_size=batch_size, lr=lr,
                       optimizer=optimizer, img_size=img_size, augment=augment,

@@ -10,7 +10,7 @@ from torchvision.models import get_model, get_model_weights, list_models as tv_l
 from edgecv.models.registry import _REGISTRY, Entry, PretrainedCfg
 
 # Smallest sensible input per family for quick tests (H = W); anything else gets 64.
-_TEST_SIZE = {"inception_v3": 96, "googlenet": 64, "maxvit_t": 224, "vit_": 32, "swin": 64,
+_TEST_SIZE = {"inception_v3": 299, "googlenet": 64, "maxvit_t": 224, "vit_": 32, "swin": 64,
               "alexnet": 64, "squeezenet": 64, "vgg": 32}
 # Transformer builders that need the input size at construction time.
 _IMAGE_SIZE_KW = ("vit_",)

@@ -1,0 +1,43 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+SAMPLE_MODEL = SAMPLES / "digits_fusion_cnn.pt"
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    reasons = {}
+    try:
+        import tensorrt  # noqa: F401
+        trt_ok = has_cuda()
+        trt_reason = "no CUDA device"
+    except Exception:  # noqa: BLE001 - the PyPI stub raises at import without network
+        trt_ok, trt_reason = False, "tensorrt does not import on this machine"
+    if not has_cuda():
+        reasons["gpu"] = "no CUDA device on this machine"
+    if not trt_ok:
+        reasons["tensorrt"] = trt_reason
+    for item in items:
+        for mark, why in reasons.items():
+            if mark in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=why))
+
+
+@pytest.fixture(scope="session")
+def sample_model() -> Path:
+    assert SAMPLE_MODEL.exists(), "samples/digits_fusion_cnn.pt is committed; run samples/make_samples.py"
+    return SAMPLE_MODEL
