@@ -157,8 +157,11 @@ def suggest_archs(sd: dict, limit: int = 5) -> list[str]:
     """Registry entries whose state_dict keys match these keys (built on the meta device: no memory)."""
     from edgecv.models import create_model, get_entry, list_models
 
+    import warnings
+
     keys = set(sd)
     found = []
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torchvision")
     for name in list_models():
         if "large" in get_entry(name).tags:
             continue

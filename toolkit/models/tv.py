@@ -33,6 +33,8 @@ def _builder(name: str):
     def build(*, num_classes=1000, img_size=None, **kwargs):
         if img_size is not None and name.startswith(_IMAGE_SIZE_KW):
             kwargs["image_size"] = img_size if isinstance(img_size, int) else img_size[0]
+        if name in ("googlenet", "inception_v3"):
+            kwargs.setdefault("init_weights", False)  # torch's default init; True needs slow scipy
         return get_model(name, weights=None, num_classes=num_classes, **kwargs)
 
     build.__name__ = name

@@ -1,0 +1,326 @@
+"""``edgecv export``: checkpoint -> ONNX with a dynamic batch, rewrites, embedded spec, validation.
+
+Stages: load, rewrite, trace, optimise, validate, write.  The file is written to a temporary path
+next to the target, checked and validated there, and only then renamed over the target: a failed
+or interrupted export never leaves a partial file and never replaces a good one.
+
+Exporter choice: the dynamo-based ``torch.onnx.export(dynamo=True)`` first (default in torch 2.x,
+handles swin_t / vit_b_16 with a dynamic batch, and is the only one that can emit the ODConv Scan);
+on a conversion failure the TorchScript exporter is tried with ``dynamic_axes``, and the summary
+says which one produced the file and why.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from edgecv.errors import CheckFailed, EdgecvError
+from edgecv.spec import METADATA_KEY, ModelSpec
+
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+MAX_PROTO_BYTES = 2**31 - 1
+
+
+@dataclass
+class ExportOptions:
+    output: Path | None = None
+    arch: str | None = None
+    num_classes: int | None = None
+    opset: int | None = None
+    batch: str | int = "dynamic"
+    imgsz: tuple[int, int] | None = None
+    odconv_mode: str = "auto"
+    target: str = "onnxruntime"
+    exporter: str = "auto"  # auto | dynamo | torchscript
+    unsafe_load: bool = False
+    validate: bool = True
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    odconv_temperature: float | None = 1.0
+
+
+@dataclass
+class Validation:
+    rows: list[dict] = field(default_factory=list)
+    ok: bool = True
+
+    @property
+    def max_abs(self) -> float:
+        return max((r["max_abs"] for r in self.rows), default=0.0)
+
+    @property
+    def max_rel(self) -> float:
+        return max((r["max_rel"] for r in self.rows), default=0.0)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    size: int
+    opset: int
+    exporter: str
+    exporter_note: str
+    inputs: list[dict]
+    outputs: list[dict]
+    passes: dict
+    spec: ModelSpec
+    validation: Validation | None
+    stages: list[tuple[str, float, str]]
+
+
+def resolve_odconv_mode(mode: str, target: str) -> str:
+    from edgecv.exporters.passes import ODCONV_MODES
+
+    if mode == "auto":
+        return "static-mix" if target == "tensorrt" else "scan"
+    if mode not in ODCONV_MODES:
+        raise EdgecvError(f"--odconv-mode {mode!r} is not one of auto, {', '.join(ODCONV_MODES)}")
+    return mode
+
+
+def _adjust_spec(spec: ModelSpec, imgsz) -> ModelSpec:
+    spec = copy.deepcopy(spec)
+    if imgsz:
+        h, w = imgsz
+        if spec.resize is not None:
+            spec.resize = int(round(spec.resize * min(h, w) / min(spec.input_size)))
+        spec.input_size = (int(h), int(w))
+    return spec
+
+
+def _conversion_hint(err: Exception) -> str:
+    text = str(err)
+    op = re.search(r"target=(torch\.ops\.[\w.]+)", text) or re.search(r"ONNX export of ([\w ]+?)[.\]]", text)
+    where = re.search(r"scope: ([\w.:/]+)", text)
+    first = next((ln.strip() for ln in text.splitlines() if "Error" in ln and ":" in ln), text.splitlines()[0] if text else "")
+    parts = [f"op {op.group(1)}" if op else None, f"module {where.group(1).split('::')[-1]}" if where else None]
+    return "; ".join(p for p in parts if p) or first[:200]
+
+
+def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str):
+    """Returns (ONNXProgram or onnx.ModelProto, exporter used, note)."""
+    from edgecv.exporters.passes import TRACE_CONTEXTS
+
+    errors = []
+    order = ["dynamo", "torchscript"] if exporter == "auto" else [exporter]
+    if odconv_mode == "scan" and "torchscript" in order and exporter == "auto":
+        order = ["dynamo"]  # the Scan placeholder exists only for the dynamo exporter
+    for which in order:
+        torch._dynamo.reset()  # a second export in one process can silently come out static
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ctxs = [ctx() for _, ctx in TRACE_CONTEXTS]
+                for c in ctxs:
+                    c.__enter__()
+                try:
+                    proto = _export_one(model, example, dynamic, opset, which)
+                finally:
+                    for c in reversed(ctxs):
+                        c.__exit__(None, None, None)
+            note = "dynamo exporter (default)" if which == "dynamo" else \
+                f"TorchScript exporter (dynamo failed: {errors[0]})" if errors else "TorchScript exporter (asked for)"
+            return proto, which, note
+        except EdgecvError:
+            raise
+        except Exception as e:  # noqa: BLE001 - both exporters raise many types
+            errors.append(_conversion_hint(e))
+    hint = "try another --opset" + (", or --odconv-mode unfold" if odconv_mode else "")
+    raise EdgecvError(f"the exporter cannot handle this model ({' | '.join(errors)})", hint)
+
+
+def _export_one(model, example, dynamic, opset, which):
+    import io
+
+    import onnx
+
+    if which == "dynamo":
+        kwargs = {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)} if dynamic else {}
+        prog = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT_NAME],
+                                 output_names=[OUTPUT_NAME], opset_version=opset, optimize=False,
+                                 verbose=False, **kwargs)
+        return prog  # optimised in its own stage
+    buf = io.BytesIO()
+    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None
+    torch.onnx.export(model, (example,), buf, dynamo=False, input_names=[INPUT_NAME],
+                      output_names=[OUTPUT_NAME], opset_version=opset or 17, dynamic_axes=axes)
+    return onnx.load_from_string(buf.getvalue())
+
+
+def _io(vis) -> list[dict]:
+    return [{"name": v.name, "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]}
+            for v in vis]
+
+
+def _check_input_shape(proto, spec: ModelSpec, dynamic: bool, batch):
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    got = [d.dim_param or d.dim_value for d in dims]
+    want_chw = [spec.channels, *spec.input_size]
+    batch_ok = (isinstance(got[0], str) and got[0] != "") if dynamic else got[0] == batch
+    if len(got) != 4 or not batch_ok or got[1:] != want_chw:
+        raise EdgecvError(f"exported input shape {got} is not the asked "
+                          f"[{'batch' if dynamic else batch}, {', '.join(map(str, want_chw))}]",
+                          "report this model; try --batch N or another --opset")
+
+
+def _validation_inputs(spec: ModelSpec, batches: list[int]) -> list[tuple[str, np.ndarray]]:
+    from edgecv.assets import sample_photos
+
+    rng = np.random.default_rng(0)
+    c, (h, w) = spec.channels, spec.input_size
+    cases = [(f"random b={b}", rng.standard_normal((b, c, h, w)).astype(np.float32)) for b in batches]
+    photos = sample_photos()
+    if photos:
+        from PIL import Image
+
+        from edgecv.transforms import eval_transform
+
+        tf = eval_transform(spec)
+        x = torch.stack([tf(Image.open(p)) for p in photos]).numpy()
+        b = batches[-1]
+        x = np.resize(x, (b, *x.shape[1:])) if len(x) != b and batches == [b] else x
+        cases.append((f"photos b={len(x)}", x.astype(np.float32)))
+    return cases
+
+
+def validate_onnx(path, model, spec: ModelSpec, batches: list[int], atol: float, rtol: float) -> Validation:
+    import onnxruntime as ort
+
+    from edgecv.parity import compare_logits
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    val = Validation()
+    for name, x in _validation_inputs(spec, batches):
+        with torch.inference_mode():
+            ref = model(torch.from_numpy(x)).float().numpy()
+        got = sess.run(None, {INPUT_NAME: x})[0]
+        scale = float(np.abs(ref).max()) or 1.0
+        cmp = compare_logits(ref, got, tol=atol + rtol * scale)
+        ok = cmp.ok(atol, rtol, scale)
+        val.rows.append({"input": name, "max_abs": cmp.max_abs, "max_rel": cmp.max_rel,
+                         "top1": cmp.top1, "ok": ok})
+        val.ok &= ok
+    return val
+
+
+def export_onnx(checkpoint, options: ExportOptions,
+                on_stage: Callable[[str, float, str], None] | None = None) -> ExportResult:
+    import onnx
+
+    from edgecv import __version__
+    from edgecv.checkpoint import atomic_write, load_model
+    from edgecv.exporters.passes import PassOptions, apply_module_passes
+    from edgecv.exporters.scan_conv import expand_scan_nodes
+
+    checkpoint = Path(checkpoint)
+    out = Path(options.output) if options.output else checkpoint.with_suffix(".onnx")
+    if out.resolve() == checkpoint.resolve():
+        raise EdgecvError(f"output {out} would overwrite the checkpoint", "pass -o OUT.onnx")
+    if not out.parent.is_dir():
+        raise EdgecvError(f"output folder {out.parent} does not exist", "create it or choose another -o")
+    dynamic = options.batch == "dynamic"
+    if not dynamic:
+        try:
+            options.batch = int(options.batch)
+            assert options.batch >= 1
+        except (ValueError, AssertionError):
+            raise EdgecvError(f"--batch {options.batch!r} must be 'dynamic' or a positive integer") from None
+    mode = resolve_odconv_mode(options.odconv_mode, options.target)
+    stages: list[tuple[str, float, str]] = []
+
+    def stage(name, t0, detail=""):
+        stages.append((name, time.perf_counter() - t0, detail))
+        if on_stage:
+            on_stage(name, stages[-1][1], detail)
+
+    t = time.perf_counter()
+    lm = load_model(checkpoint, arch=options.arch, num_classes=options.num_classes, unsafe=options.unsafe_load)
+    spec = _adjust_spec(lm.spec, options.imgsz)
+    stage("load", t, f"{spec.arch} ({lm.kind}), {spec.num_classes} classes")
+
+    t = time.perf_counter()
+    reference = lm.model.eval()
+    model = copy.deepcopy(reference).eval()
+    passes = apply_module_passes(model, PassOptions(odconv_mode=mode, odconv_temperature=options.odconv_temperature))
+    if options.odconv_temperature is not None and passes.get("rewrite_odconv"):
+        reference = model_with_temperature(reference, options.odconv_temperature)
+    stage("rewrite", t, ", ".join(f"{k}: {v}" for k, v in passes.items() if v) or "nothing to rewrite")
+
+    t = time.perf_counter()
+    b = 2 if dynamic else options.batch  # torch.export specialises size-1 dims: trace with >= 2
+    example = torch.randn(b, spec.channels, *spec.input_size)
+    artifact, exporter, note = _trace(model, example, dynamic, options.opset, options.exporter, mode)
+    stage("trace", t, note)
+
+    t = time.perf_counter()
+    if hasattr(artifact, "optimize"):  # dynamo: onnxscript constant folding + dead-code removal
+        artifact.optimize()
+    proto = getattr(artifact, "model_proto", artifact)
+    scans = expand_scan_nodes(proto)
+    _check_input_shape(proto, spec, dynamic, options.batch)
+    spec.extra = {**spec.extra, "edgecv_version": __version__, "source": checkpoint.name,
+                  "source_sha256": lm.sha256,
+                  "export": {"batch": options.batch, "opset": _opset(proto), "exporter": exporter,
+                             "odconv_mode": mode if passes.get("rewrite_odconv") else None,
+                             "passes": passes, "target": options.target,
+                             "imgsz": list(spec.input_size)}}
+    onnx.helper.set_model_props(proto, {METADATA_KEY: spec.to_json()})
+    proto.doc_string = f"edgecv {__version__}: {spec.arch} from {checkpoint.name}"
+    if proto.ByteSize() > MAX_PROTO_BYTES:
+        raise EdgecvError(f"{spec.arch} is larger than 2 GB as one ONNX file",
+                          "external-data export is not supported yet")
+    try:
+        proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as e:  # noqa: BLE001
+        raise EdgecvError(f"the exported graph does not pass the ONNX checker: {str(e).splitlines()[0][:200]}") from None
+    stage("optimise", t, f"{len(proto.graph.node)} nodes" + (f", {scans} Scan" if scans else "") + ", checker ok")
+
+    validation = None
+
+    def write_and_validate(tmp):
+        nonlocal validation
+        onnx.save_model(proto, tmp)
+        if options.validate:
+            t_v = time.perf_counter()
+            batches = [1, 3] if dynamic else [options.batch]
+            validation = validate_onnx(tmp, reference, spec, batches, options.atol, options.rtol)
+            stage("validate", t_v, f"max abs {validation.max_abs:.2e}, max rel {validation.max_rel:.2e}")
+            if not validation.ok:
+                worst = max(validation.rows, key=lambda r: r["max_abs"])
+                raise CheckFailed(
+                    f"validation failed: {worst['input']} max abs error {worst['max_abs']:.3g} "
+                    f"(tolerance atol {options.atol} + rtol {options.rtol} x |logits|), "
+                    f"top-1 agreement {worst['top1']:.0%}; {out} was not written",
+                    "run `edgecv verify --per-layer` to find the first diverging layer")
+
+    t = time.perf_counter()
+    atomic_write(out, write_and_validate)
+    stages.append(("write", time.perf_counter() - t - sum(s[1] for s in stages if s[0] == "validate"), str(out)))
+    if on_stage:
+        on_stage(*stages[-1])
+    return ExportResult(path=out, size=out.stat().st_size, opset=_opset(proto), exporter=exporter,
+                        exporter_note=note, inputs=_io(proto.graph.input), outputs=_io(proto.graph.output),
+                        passes=passes, spec=spec, validation=validation, stages=stages)
+
+
+def model_with_temperature(model, temperature):
+    """The reference gets the same (baked) attention temperature as the exported graph."""
+    for m in model.modules():
+        if hasattr(m, "update_temperature") and not hasattr(m, "net_update_temperature"):
+            m.update_temperature(temperature)
+    return model
+
+
+def _opset(proto) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)

@@ -1,0 +1,116 @@
+import json
+
+import onnx
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from edgecv.checkpoint import save_checkpoint
+from edgecv.cli import app
+from edgecv.models import create_model, default_spec
+from edgecv.runtimes.onnx_meta import read_spec
+from helpers import ort_run, rel_err
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sample_copy(tmp_path_factory, sample_model):
+    d = tmp_path_factory.mktemp("exp")
+    target = d / "digits.pt"
+    target.write_bytes(sample_model.read_bytes())
+    return target
+
+
+def test_export_default_name_dynamic_batch_and_embedded_spec(sample_copy):
+    r = runner.invoke(app, ["export", str(sample_copy), "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    out = sample_copy.with_suffix(".onnx")
+    assert summary["file"] == str(out) and out.exists()
+    assert summary["inputs"][0]["shape"][0] == "batch"
+    assert summary["validation"]["max_rel"] < 1e-5
+    model = onnx.load(out)
+    onnx.checker.check_model(model, full_check=True)
+    spec = read_spec(out)
+    assert spec.arch == "fusion_cnn" and spec.labels == [str(i) for i in range(10)]
+    assert spec.channel_order == "GRAY" and spec.input_size == (28, 28)
+    assert len(spec.extra["source_sha256"]) == 64 and spec.extra["export"]["batch"] == "dynamic"
+    # the exported graph really answers at any batch size
+    from edgecv.checkpoint import load_model
+
+    ref = load_model(sample_copy).model
+    for b in (1, 5):
+        x = torch.randn(b, 1, 28, 28)
+        with torch.no_grad():
+            assert rel_err(ref(x).numpy(), ort_run(model, x.numpy())) < 1e-5
+
+
+def test_static_batch(sample_copy, tmp_path):
+    out = tmp_path / "static.onnx"
+    r = runner.invoke(app, ["export", str(sample_copy), "-o", str(out), "--batch", "3"])
+    assert r.exit_code == 0, r.output
+    dims = onnx.load(out).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [3, 1, 28, 28]
+
+
+def test_failed_validation_leaves_good_file_untouched(sample_copy, tmp_path, monkeypatch):
+    out = tmp_path / "keep.onnx"
+    out.write_bytes(b"a good model from yesterday")
+    import edgecv.exporters.onnx_export as ex
+
+    strict = ex.validate_onnx
+    monkeypatch.setattr(ex, "validate_onnx",  # a tolerance no float export can meet
+                        lambda path, model, spec, batches, atol, rtol: strict(path, model, spec, batches, -1.0, 0.0))
+    r = runner.invoke(app, ["export", str(sample_copy), "-o", str(out)])
+    assert r.exit_code == 1
+    assert "validation failed" in r.stderr and "edgecv verify --per-layer" in r.stderr
+    assert out.read_bytes() == b"a good model from yesterday"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.onnx"]
+
+
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, sample_copy):
+    torch.save(create_model("simple_cnn", num_classes=3).state_dict(), tmp_path / "sd.pth")
+    cases = [
+        ["export", str(tmp_path / "nope.pt")],
+        ["export", str(tmp_path / "sd.pth"), "--arch", "simple_cnm"],
+        ["export", str(tmp_path / "sd.pth")],
+        ["export", str(sample_copy), "-o", str(tmp_path / "no" / "dir" / "m.onnx")],
+        ["export", str(sample_copy), "-o", str(tmp_path / "x.onnx"), "--odconv-mode", "magic"],
+        ["export", str(sample_copy), "-o", str(tmp_path / "x.onnx"), "--batch", "zero"],
+    ]
+    for args in cases:
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_bare_state_dict_with_arch_and_odconv_auto(tmp_path):
+    torch.manual_seed(0)
+    m = create_model("odconv_msff_net", num_classes=43).eval()
+    torch.save({"state_dict": m.state_dict()}, tmp_path / "gtsrb.pth")
+    r = runner.invoke(app, ["export", str(tmp_path / "gtsrb.pth"), "--arch", "odconv_msff_net",
+                            "--imgsz", "32", "32", "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["passes"] == {"fold_msff": 1, "rewrite_odconv": 2}
+    assert s["inputs"][0]["shape"] == ["batch", 3, 32, 32]
+    assert read_spec(tmp_path / "gtsrb.onnx").extra["export"]["odconv_mode"] == "scan"
+    r = runner.invoke(app, ["export", str(tmp_path / "gtsrb.pth"), "--arch", "odconv_msff_net",
+                            "--target", "tensorrt", "-o", str(tmp_path / "trt.onnx")])
+    assert r.exit_code == 0, r.output
+    assert read_spec(tmp_path / "trt.onnx").extra["export"]["odconv_mode"] == "static-mix"
+
+
+@pytest.mark.parametrize("name,size", [("resnet18", 64), ("mobilenet_v3_small", 64), ("vit_b_16", 32),
+                                       ("swin_t", 64), ("bilinear_resnet34", 64), ("odconv_resnet18", 32)])
+def test_representative_models_export_and_validate(name, size, tmp_path):
+    from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+
+    torch.manual_seed(0)
+    kwargs = {"img_size": size} if name.startswith("vit") else {}
+    m = create_model(name, num_classes=10, **kwargs).eval()
+    ck = save_checkpoint(tmp_path / f"{name}.pt", m, default_spec(name, num_classes=10, model_kwargs=kwargs))
+    res = export_onnx(ck, ExportOptions(imgsz=(size, size)))
+    assert res.validation.ok and res.inputs[0]["shape"] == ["batch", 3, size, size]
