@@ -75,9 +75,27 @@ class ODConv2dExport(nn.Module):
         elif self.mode == "static-mix":
             out = self._static_mix(x, spatial, kernel)
         else:
-            agg = (spatial * kernel * self.weight.unsqueeze(0)).sum(dim=1)  # (N, O, C/g, k, k)
+            agg = self._aggregate(spatial, kernel, x.shape[0])
             out = self._scan(x, agg) if self.mode == "scan" else self._unfold(x, agg)
         return out * filt
+
+    def _aggregate(self, spatial, kernel, n):
+        """Per-sample kernel (N, O, C/g, k, k) = spatial * sum_i kernel_i * W_i.
+
+        Upstream broadcasts a 6-D (N, K, O, C/g, k, k) product and sums it; the kernel-attention
+        sum is an (N, K) @ (K, O*C/g*k*k) MatMul, and the spatial attention, the same for every
+        kernel i, factors out of the sum.  Equal up to float reassociation, and far less memory
+        traffic (the 6-D temporary is K times the size of the result)."""
+        kk = self.k * self.k
+        w = self.weight.reshape(self.kernel_num, -1)
+        if isinstance(kernel, torch.Tensor):
+            agg = torch.matmul(kernel.reshape(n, self.kernel_num), w)
+        else:
+            agg = w.expand(n, -1)
+        agg = agg.reshape(n, self.out_planes, self.in_per_group, kk)
+        if isinstance(spatial, torch.Tensor):
+            agg = agg * spatial.reshape(n, 1, 1, kk)
+        return agg.reshape(n, self.out_planes, self.in_per_group, self.k, self.k)
 
     def _scan(self, x, agg):
         from edgecv.exporters.scan_conv import per_sample_conv2d
