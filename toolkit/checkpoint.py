@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from edgecv.errors import EdgecvError
+from edgecv.fileio import atomic_write  # noqa: F401  (re-exported)
 from edgecv.spec import ModelSpec
 
 FORMAT = "edgecv.checkpoint"
@@ -48,30 +48,6 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def atomic_write(path: str | os.PathLike, write_fn) -> Path:
-    """Call ``write_fn(tmp_path)`` then rename over ``path``: never a partial or clobbered file."""
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise EdgecvError(f"output folder {parent} does not exist", "create it or choose another -o")
-    if not os.access(parent, os.W_OK):
-        raise EdgecvError(f"output folder {parent} is not writable", "choose another -o")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write_fn(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except OSError as e:
-        raise EdgecvError(f"cannot write {path}: {e.strerror or e}", "check free space and permissions") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def save_checkpoint(path, model: nn.Module, spec: ModelSpec, meta: dict | None = None) -> Path:

@@ -11,7 +11,7 @@ from rich.console import Console
 from edgecv.errors import EdgecvError
 
 out = Console()  # results
-err = Console(stderr=True)  # progress, warnings, summaries
+err = Console(stderr=True, soft_wrap=True)  # progress, warnings, summaries
 
 
 def cli_errors(fn):

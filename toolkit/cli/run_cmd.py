@@ -1,0 +1,159 @@
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgecv.cli import app
+from edgecv.cli.common import cli_errors, err, out
+
+
+def resolve_model(sources: list[str], model: str | None) -> tuple[str, list[str]]:
+    """--model, else a leading model file among SOURCES, else the bundled sample model."""
+    from edgecv.assets import SAMPLE_ONNX
+    from edgecv.errors import EdgecvError
+    from edgecv.sources import is_model_file
+
+    if model:
+        return model, sources
+    if sources and is_model_file(sources[0]):
+        return sources[0], sources[1:]
+    if not SAMPLE_ONNX.exists():
+        raise EdgecvError(f"no --model given and the bundled sample model {SAMPLE_ONNX} is missing",
+                          "run `make demo` or `edgecv export samples/digits_fusion_cnn.pt`")
+    return str(SAMPLE_ONNX), sources
+
+
+@app.command("run")
+@cli_errors
+def run_cmd(
+    sources: Annotated[Optional[list[str]], typer.Argument(help="[MODEL] images, folders, globs")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="model file (.onnx, .engine, .pt)")] = None,
+    backend: Annotated[str, typer.Option(help="auto | onnxruntime | torch | tensorrt")] = "auto",
+    providers: Annotated[Optional[str], typer.Option(help="ONNX Runtime providers in order, e.g. cuda,cpu")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="intra-op threads (ONNX Runtime)")] = None,
+    topk: Annotated[int, typer.Option(min=1, help="labels per image")] = 5,
+    batch_size: Annotated[int, typer.Option(min=1, help="images per inference call")] = 8,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON lines on stdout, nothing else there")] = False,
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="also write results as CSV")] = None,
+    save_dir: Annotated[Optional[Path], typer.Option(help="write annotated copies here")] = None,
+):
+    """Classify images, folders and globs on ONNX Runtime, TensorRT or torch."""
+    import json
+    import sys
+    import time
+
+    from edgecv.errors import EdgecvError
+    from edgecv.runtimes import load
+    from edgecv.sources import expand_sources
+
+    model_path, sources = resolve_model(list(sources or []), model)
+    if not sources:
+        raise EdgecvError("no images given", "pass files, folders or globs after the model")
+    paths = expand_sources(sources)
+    options = {}
+    if providers:
+        options["providers"] = [p.strip() for p in providers.split(",") if p.strip()]
+    if threads:
+        options["intra_op_threads"] = threads
+    rt = load(model_path, backend, **options)
+    if save_dir:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    results, failed = [], 0
+    t0 = time.perf_counter()
+    with rt, _progress(len(paths)) as progress:
+        task = progress.add_task("classifying", total=len(paths)) if progress else None
+        from edgecv.classify import classify_paths
+
+        for r in classify_paths(rt, paths, batch_size=batch_size, topk=topk, keep_images=bool(save_dir)):
+            if r.error:
+                failed += 1
+                err.print(f"[red]skipped[/] {r.error}", highlight=False)
+            elif save_dir:
+                _save_annotated(r, save_dir)
+                r.image = None
+            if json_out:
+                sys.stdout.write(json.dumps(r.to_json()) + "\n")
+                sys.stdout.flush()
+            results.append(r)
+            if progress:
+                done = len(results)
+                progress.update(task, advance=1,
+                                description=f"{done / max(time.perf_counter() - t0, 1e-9):6.1f} img/s")
+    seconds = time.perf_counter() - t0
+    if csv:
+        _write_csv(csv, results)
+    if not json_out:
+        _table(results, rt)
+    err.print(f"{len(results) - failed} classified, {failed} failed, "
+              f"{len(results) / max(seconds, 1e-9):.1f} img/s on {rt.name} ({Path(model_path).name})",
+              highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+class _NoProgress:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(total: int):
+    if total < 2 or not err.is_terminal:
+        return _NoProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+
+
+def _table(results, rt):
+    from rich.table import Table
+
+    table = Table(title=f"{rt.spec.arch} on {rt.name}")
+    table.add_column("source", overflow="fold")
+    table.add_column("top-k")
+    for r in results:
+        if r.error:
+            table.add_row(r.source, f"[red]{r.error}[/]")
+        else:
+            table.add_row(r.source, "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r.topk))
+    out.print(table)
+
+
+def _write_csv(path: Path, results):
+    import csv as csvmod
+
+    from edgecv.fileio import atomic_write_text
+
+    rows = [["source", "rank", "index", "label", "prob", "error"]]
+    for r in results:
+        if r.error:
+            rows.append([r.source, "", "", "", "", r.error])
+        rows += [[r.source, i + 1, t["index"], t["label"], t["prob"], ""] for i, t in enumerate(r.topk)]
+
+    def write(f):
+        csvmod.writer(f).writerows(rows)
+
+    atomic_write_text(path, write)
+
+
+def _save_annotated(r, save_dir: Path):
+    import cv2
+
+    from edgecv.annotate import draw_topk
+
+    src = Path(r.source)
+    target = save_dir / src.name
+    i = 1
+    while target.exists():
+        target = save_dir / f"{src.stem}_{i}{src.suffix}"
+        i += 1
+    bgr = cv2.cvtColor(r.image, cv2.COLOR_RGB2BGR)
+    if min(bgr.shape[:2]) < 160:  # tiny inputs (8x8 digits): enlarge so the text is readable
+        f = 160 / min(bgr.shape[:2])
+        bgr = cv2.resize(bgr, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST)
+    draw_topk(bgr, r.topk[:3])
+    ext = target.suffix.lower() if target.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
+    cv2.imwrite(str(target.with_suffix(ext)), bgr)

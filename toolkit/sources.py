@@ -1,0 +1,38 @@
+"""Expand SOURCES (files, folders, globs) into image paths."""
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from edgecv.errors import EdgecvError
+from edgecv.images import IMAGE_SUFFIXES
+
+MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".trt", ".pt", ".pth", ".pt2", ".ts", ".torchscript")
+
+
+def is_model_file(path: str) -> bool:
+    return Path(path).suffix.lower() in MODEL_SUFFIXES
+
+
+def expand_sources(sources: list[str]) -> list[Path]:
+    """Files as given, folders recursively by image suffix (sorted), globs expanded.  A path that
+    does not exist, or a folder / glob with no image, is bad input (EdgecvError)."""
+    out: list[Path] = []
+    for s in sources:
+        p = Path(s)
+        if any(ch in s for ch in "*?[") and not p.exists():
+            hits = sorted(Path(h) for h in glob.glob(s, recursive=True))
+            hits = [h for h in hits if h.is_file() and h.suffix.lower() in IMAGE_SUFFIXES]
+            if not hits:
+                raise EdgecvError(f"no image matches {s!r}")
+            out += hits
+        elif p.is_dir():
+            hits = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not hits:
+                raise EdgecvError(f"folder {s} has no images ({', '.join(IMAGE_SUFFIXES[:5])}, ...)")
+            out += hits
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise EdgecvError(f"{s} does not exist", "check the path")
+    return out
