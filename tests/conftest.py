@@ -41,3 +41,18 @@ def pytest_collection_modifyitems(config, items):
 def sample_model() -> Path:
     assert SAMPLE_MODEL.exists(), "samples/digits_fusion_cnn.pt is committed; run samples/make_samples.py"
     return SAMPLE_MODEL
+
+
+@pytest.fixture(scope="session")
+def sample_onnx(tmp_path_factory, sample_model) -> Path:
+    """The sample model exported once per session with the real exporter."""
+    from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / "digits.onnx"
+    export_onnx(sample_model, ExportOptions(output=out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def digit_images() -> list[Path]:
+    return sorted((SAMPLES / "digits").rglob("*.png"))

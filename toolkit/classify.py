@@ -72,24 +72,27 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
                 pending.append(pool.submit(_load, p, pre, keep_images))
 
         fill()
-        ready: list = []
+        ready: list = []  # (path, x | None, img, error) in input order
         while pending or ready:
-            while pending and len(ready) < batch_size:
-                path, x, img, err = pending.popleft().result()
+            n_valid = sum(r[1] is not None for r in ready)
+            while pending and n_valid < batch_size:
+                item = pending.popleft().result()
                 fill()
-                if err:
-                    yield Result(str(path), error=err)
-                    continue
-                ready.append((path, x, img))
-            if not ready:
-                continue
-            xs = np.stack([r[1] for r in ready])
-            n = len(xs)
-            if static and n < static:  # a fixed-batch model: pad the last batch, drop the padding
-                xs = np.concatenate([xs, np.repeat(xs[-1:], static - n, axis=0)])
-            probs = softmax(rt.infer(xs)[:n])
-            for (path, _, img), p in zip(ready, probs):
-                yield Result(str(path), topk_entries(p, spec, topk), image=img)
+                ready.append(item)
+                n_valid += item[1] is not None
+            valid = [r for r in ready if r[1] is not None]
+            probs = iter(())
+            if valid:
+                xs = np.stack([r[1] for r in valid])
+                n = len(xs)
+                if static and n < static:  # a fixed-batch model: pad the last batch, drop the padding
+                    xs = np.concatenate([xs, np.repeat(xs[-1:], static - n, axis=0)])
+                probs = iter(softmax(rt.infer(xs)[:n]))
+            for path, x, img, error in ready:
+                if error:
+                    yield Result(str(path), error=error)
+                else:
+                    yield Result(str(path), topk_entries(next(probs), spec, topk), image=img)
             ready = []
 
 

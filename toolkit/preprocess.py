@@ -41,8 +41,12 @@ _FILTERS = {"bilinear": (_bilinear, 1.0), "bicubic": (_bicubic, 2.0)}
 def _coeffs(in_size: int, out_size: int, interpolation: str):
     """Pillow's precompute_coeffs + normalize_coeffs_8bpc: (xmin (out,), int32 taps (out, ksize))."""
     if interpolation == "nearest":
+        # Pillow's ImagingScaleAffine: the source coordinate is accumulated by repeated double
+        # additions (xo = scale/2; xo += scale), and that rounding decides some pixels.
         scale = in_size / out_size
-        src = np.minimum(((np.arange(out_size) + 0.5) * scale).astype(np.int64), in_size - 1)
+        steps = np.full(out_size, scale)
+        steps[0] = scale * 0.5
+        src = np.minimum(np.add.accumulate(steps).astype(np.int64), in_size - 1)
         return src, np.full((out_size, 1), 1 << PRECISION_BITS, np.int64)
     fn, support = _FILTERS[interpolation]
     scale = in_size / out_size
