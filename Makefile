@@ -26,9 +26,19 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+ONNX := samples/digits_fusion_cnn.onnx
+
 demo: $(STAMP) $(SAMPLE)
-	@echo "== sample model"
-	$(BIN)/edgecv info $(SAMPLE) --json | $(BIN)/python -c "import json,sys; d=json.load(sys.stdin); print(f\"{d['arch']} on {d['meta']['data']}: validation accuracy {d['meta']['val_acc']:.4f} (epoch {d['meta']['epoch']})\")"
+	@echo "== 1/3 the sample model (trained by samples/make_samples.py)"
+	@$(BIN)/edgecv info $(SAMPLE) --json | $(BIN)/python -c "import json,sys; d=json.load(sys.stdin); print(f\"{d['arch']} on {d['meta']['data']}: validation accuracy {d['meta']['val_acc']:.4f} (epoch {d['meta']['epoch']})\")"
+	@echo "== 2/3 export to ONNX (dynamic batch, validated against torch)"
+	$(BIN)/edgecv export $(SAMPLE) -o $(ONNX)
+	@echo "== 3/3 classify the sample images on ONNX Runtime (no torch on this side)"
+	$(BIN)/edgecv run $(ONNX) samples/digits samples/photos --topk 3
+
+bench: $(STAMP) $(SAMPLE)
+	$(BIN)/python benchmarks/deploy_bench.py
+	$(BIN)/python benchmarks/odconv_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
