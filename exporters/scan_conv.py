@@ -63,9 +63,11 @@ def _expand_in_graph(graph: onnx.GraphProto, counter: list[int]) -> None:
                 _expand_in_graph(a.g, counter)
         if node.domain == DOMAIN and node.op_type == OP_TYPE:
             counter[0] += 1
-            new_nodes.append(helper.make_node("Scan", list(node.input), list(node.output),
-                                              name=(node.name or OP_TYPE) + "_scan",
-                                              num_scan_inputs=2, body=_body(node, counter[0])))
+            scan = helper.make_node("Scan", list(node.input), list(node.output),
+                                    name=(node.name or OP_TYPE) + "_scan",
+                                    num_scan_inputs=2, body=_body(node, counter[0]))
+            scan.metadata_props.extend(node.metadata_props)  # keeps the torch module scope
+            new_nodes.append(scan)
         else:
             new_nodes.append(node)
     del graph.node[:]

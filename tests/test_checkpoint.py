@@ -100,3 +100,10 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, model):
         atomic_write(target, boom)
     assert target.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.pt"]
+
+
+def test_save_refuses_a_spec_that_cannot_rebuild_the_model(tmp_path):
+    m = create_model("odconv_resnet18", num_classes=3, kernel_num=4)
+    with pytest.raises(EdgecvError, match="model_kwargs"):
+        save_checkpoint(tmp_path / "x.pt", m, default_spec("odconv_resnet18", num_classes=3))
+    assert not list(tmp_path.iterdir())

@@ -53,6 +53,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 def save_checkpoint(path, model: nn.Module, spec: ModelSpec, meta: dict | None = None) -> Path:
     from edgecv import __version__
 
+    _check_rebuilds(model, spec)
     ckpt = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "arch": spec.arch,
         "model_kwargs": dict(spec.model_kwargs), "num_classes": spec.num_classes,
@@ -61,6 +62,23 @@ def save_checkpoint(path, model: nn.Module, spec: ModelSpec, meta: dict | None =
         "meta": {"edgecv_version": __version__, **(meta or {})},
     }
     return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+def _check_rebuilds(model: nn.Module, spec: ModelSpec) -> None:
+    """The checkpoint must load again: arch + model_kwargs must rebuild this state_dict (meta device)."""
+    from edgecv.models import create_model
+
+    try:
+        with torch.device("meta"):
+            fresh = create_model(spec.arch, num_classes=spec.num_classes, **spec.model_kwargs)
+    except EdgecvError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise EdgecvError(f"{spec.arch} cannot be rebuilt from model_kwargs {spec.model_kwargs}: {e}") from None
+    try:
+        check_state_dict(fresh, model.state_dict(), spec.arch)
+    except EdgecvError as e:
+        raise EdgecvError(f"not saving: {e.message}", "put the builder arguments in spec.model_kwargs") from None
 
 
 def _zip_names(path: Path) -> list[str] | None:

@@ -24,7 +24,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Export, run and verify PyTorch image classifiers on edge devices."""
 
 
-from edgecv.cli import bench_cmd, export_cmd, info_cmd, models_cmd, run_cmd, train_cmd  # noqa: E402,F401,I001
+from edgecv.cli import bench_cmd, export_cmd, info_cmd, models_cmd, run_cmd, train_cmd, verify_cmd  # noqa: E402,F401,I001
 
 
 def main():

@@ -1,0 +1,118 @@
+"""verify must pass good exports and catch real faults, naming the right first layer."""
+import io
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from edgecv.checkpoint import save_checkpoint
+from edgecv.cli import app
+from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+from edgecv.models import create_model, default_spec
+from edgecv.spec import METADATA_KEY, ModelSpec
+from edgecv.verify import verify
+
+FAST = dict(batch_sizes=(1, 2), seeds=(0,))
+
+
+def _set_spec(path, **changes):
+    m = onnx.load(path)
+    props = {p.key: p.value for p in m.metadata_props}
+    spec = ModelSpec.from_json(props[METADATA_KEY])
+    for k, v in changes.items():
+        setattr(spec, k, v)
+    onnx.helper.set_model_props(m, {**props, METADATA_KEY: spec.to_json()})
+    onnx.save(m, path)
+
+
+def test_passes_with_skips_named_and_accuracy(sample_model):
+    res = verify(sample_model, **FAST)
+    assert res, res.to_dict()
+    ran = [r for r in res.rows if r.status == "pass"]
+    assert ran[0].runtime == "onnxruntime/CPUExecutionProvider"
+    assert ran[0].accuracy >= 0.9 and ran[0].accuracy == ran[0].reference_accuracy
+    for r in res.rows:
+        assert r.status == "pass" or r.reason  # never silently dropped
+
+
+def test_one_weight_perturbed_by_one_percent(sample_model, sample_onnx, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    m = onnx.load(sample_onnx)
+    init = next(i for i in m.graph.initializer if "deep.1.0.weight" in i.name or "deep_1_0_weight" in i.name)
+    arr = onnx.numpy_helper.to_array(init) * np.float32(1.01)
+    init.CopyFrom(onnx.numpy_helper.from_array(arr, init.name))
+    onnx.save(m, bad)
+    res = verify(sample_model, [bad], **FAST)
+    assert not res
+    row = res.failed[0]
+    assert row.first_divergence.startswith("deep.1.0 (Conv2d"), row.first_divergence
+
+
+def test_fixed_batch_export_run_at_another_batch(sample_model, tmp_path):
+    fixed = export_onnx(sample_model, ExportOptions(output=tmp_path / "b1.onnx", batch=1)).path
+    res = verify(sample_model, [fixed], **FAST)
+    assert not res
+    assert res.failed[0].first_divergence.startswith("input: input batch 2")
+
+
+def test_preprocessing_mismatch_in_the_spec(sample_model, sample_onnx, tmp_path):
+    wrong = tmp_path / "mean.onnx"
+    wrong.write_bytes(sample_onnx.read_bytes())
+    _set_spec(wrong, mean=(0.3,), std=(0.2,))
+    res = verify(sample_model, [wrong], **FAST)
+    assert not res and "mean (0.3,) vs (0.5,)" in res.failed[0].first_divergence
+    # BGR/RGB swapped, on a colour model fed real photos
+    torch.manual_seed(0)
+    ck = save_checkpoint(tmp_path / "c.pt", create_model("simple_cnn", num_classes=10).eval(),
+                         default_spec("simple_cnn"))
+    good = export_onnx(ck, ExportOptions(output=tmp_path / "c.onnx")).path
+    assert verify(ck, [good], **FAST)
+    _set_spec(good, channel_order="BGR")
+    res = verify(ck, [good], **FAST)
+    assert not res and "channel_order BGR vs RGB" in res.failed[0].first_divergence
+
+
+def test_odconv_exported_naively_at_batch_1_run_at_batch_2(tmp_path):
+    torch.manual_seed(0)
+    m = create_model("odconv_resnet18", num_classes=5, kernel_num=4).eval()
+    spec = default_spec("odconv_resnet18", num_classes=5, model_kwargs={"kernel_num": 4})
+    spec.input_size, spec.resize = (32, 32), 36
+    ck = save_checkpoint(tmp_path / "od.pt", m, spec)
+    buf = io.BytesIO()
+    torch.onnx.export(m, (torch.randn(1, 3, 32, 32),), buf, dynamo=False, input_names=["input"],
+                      output_names=["logits"])
+    naive = onnx.load_from_string(buf.getvalue())
+    for v in list(naive.graph.input) + list(naive.graph.output):  # what users do to "make it dynamic"
+        v.type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.helper.set_model_props(naive, {METADATA_KEY: spec.to_json()})
+    onnx.save(naive, tmp_path / "naive.onnx")
+    res = verify(ck, [tmp_path / "naive.onnx"], images=[], **FAST)
+    assert not res
+    assert res.failed[0].first_divergence.startswith("layer1.0.conv1"), res.failed[0].first_divergence
+    # and the edgecv export of the same checkpoint passes
+    assert verify(ck, images=[], **FAST)
+
+
+def test_per_layer_on_a_passing_model_and_cli_report(sample_model, sample_onnx, tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(app, ["verify", str(sample_model), str(sample_onnx), "--per-layer", "--batch-sizes", "1,3",
+                            "--report", str(tmp_path / "r.md"), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["passed"] and d["rows"][0]["first_divergence"] == "no module diverges"
+    assert "# edgecv verify: PASS" in (tmp_path / "r.md").read_text()
+    r = runner.invoke(app, ["verify", str(tmp_path / "missing.pt")])
+    assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["simple_cnn", "fusion_cnn", "msff", "odconv_msff_net", "resnet18"])
+def test_registry_models_pass_with_default_export(name, tmp_path):
+    torch.manual_seed(0)
+    spec = default_spec(name)
+    if spec.input_size[0] > 64:
+        spec.input_size, spec.resize = (64, 64), 73
+    ck = save_checkpoint(tmp_path / "m.pt", create_model(name, num_classes=spec.num_classes).eval(), spec)
+    assert verify(ck, **FAST)

@@ -1,0 +1,71 @@
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgecv.cli import app
+from edgecv.cli.common import cli_errors, err, out
+
+
+@app.command("verify")
+@cli_errors
+def verify_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="the reference: checkpoint the models came from")],
+    model_files: Annotated[Optional[list[Path]], typer.Argument(help="candidates (default: export here)")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="folder of real images (default: samples)")] = None,
+    batch_sizes: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,2,7",
+    seeds: Annotated[str, typer.Option(help="comma-separated random-input seeds")] = "0,1",
+    backends: Annotated[Optional[str], typer.Option(help="only these backends, comma-separated")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="arch of a bare state_dict")] = None,
+    num_classes: Annotated[Optional[int], typer.Option(help="classes of a bare state_dict")] = None,
+    unsafe_load: Annotated[bool, typer.Option(help="allow a pickled nn.Module (runs code!)")] = False,
+    atol: Annotated[Optional[float], typer.Option(help="absolute tolerance (default by precision)")] = None,
+    rtol: Annotated[Optional[float], typer.Option(help="relative tolerance (default by precision)")] = None,
+    reference: Annotated[str, typer.Option(help="fp32 | fp64 (upcast the torch reference)")] = "fp32",
+    per_layer: Annotated[bool, typer.Option(help="always locate the first diverging module")] = False,
+    report: Annotated[Optional[Path], typer.Option(help="write a report (.md or .json)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="result as JSON on stdout")] = False,
+):
+    """Check every exported model against its checkpoint on every backend; exit 1 on any failure."""
+    import json
+
+    from edgecv.errors import EdgecvError
+    from edgecv.images import IMAGE_SUFFIXES
+    from edgecv.verify import verify
+
+    if reference not in ("fp32", "fp64"):
+        raise EdgecvError(f"--reference {reference!r} is not fp32 or fp64")
+    try:
+        bs = [int(b) for b in batch_sizes.split(",")]
+        sd = [int(s) for s in seeds.split(",")]
+    except ValueError:
+        raise EdgecvError("--batch-sizes and --seeds take comma-separated integers") from None
+    imgs = None
+    if images is not None:
+        if not images.is_dir():
+            raise EdgecvError(f"--images {images} is not a folder")
+        imgs = sorted(p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    res = verify(checkpoint, model_files or [], images=imgs, batch_sizes=bs, seeds=sd, arch=arch,
+                 num_classes=num_classes, unsafe_load=unsafe_load, atol=atol, rtol=rtol, reference=reference,
+                 per_layer=per_layer, backends=backends.split(",") if backends else None,
+                 progress=lambda s: err.print(f"verifying {s}", highlight=False))
+    if report:
+        from edgecv.fileio import atomic_write_text
+        from edgecv.verify_report import to_markdown
+
+        text = json.dumps(res.to_dict(), indent=1) if report.suffix == ".json" else to_markdown(res)
+        atomic_write_text(report, lambda f: f.write(text))
+    if json_out:
+        out.print_json(json.dumps(res.to_dict()))
+    else:
+        from edgecv.verify_report import to_table
+
+        out.print(to_table(res))
+        for r in res.rows:
+            if r.first_divergence:
+                out.print(f"[bold]{r.candidate} on {r.runtime}[/]: first divergence at {r.first_divergence}",
+                          highlight=False)
+    err.print(("[green]PASS[/]" if res else "[red]FAIL[/]") + f" {len(res.rows)} rows, {len(res.failed)} failed",
+              highlight=False)
+    if not res:
+        raise typer.Exit(1)

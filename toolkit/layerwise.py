@@ -1,0 +1,149 @@
+"""Find the first torch module whose ONNX counterpart diverges (build side: torch + onnx + ORT).
+
+Polygraphy makes users do this by hand (``--onnx-outputs mark all`` then ``debug reduce``).  Here:
+every ONNX node is mapped to the torch module it came from (the dynamo exporter's
+``pkg.torch.onnx.name_scopes`` metadata, or the TorchScript exporter's ``/a/a.0/conv/Conv`` node
+names); a module's ONNX output is the last node in its scope.  Modules are compared in torch's
+execution (completion) order, ``chunk`` at a time: only that chunk's tensors are marked as extra
+graph outputs and captured by forward hooks, so memory stays bounded on ViT-sized graphs, and the
+search stops at the first chunk that holds a divergence.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+import torch
+
+OUT_PREFIX = "edgecv_probe__"
+
+
+@dataclass
+class Divergence:
+    module: str
+    module_type: str
+    max_abs: float
+    max_rel: float
+    op_types: list[str] = field(default_factory=list)
+    compared: int = 0  # modules compared up to and including this one
+    note: str = ""
+
+    def describe(self) -> str:
+        ops = ", ".join(self.op_types[:6])
+        return (f"{self.module} ({self.module_type}; ONNX ops {ops}): max abs {self.max_abs:.3g}, "
+                f"max rel {self.max_rel:.3g}" + (f"; {self.note}" if self.note else ""))
+
+
+def node_module(node: onnx.NodeProto) -> str | None:
+    """The qualified torch module name a node came from ('' for the root), or None if unknown."""
+    for p in node.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(p.value)
+            except (ValueError, SyntaxError):
+                return None
+            return scopes[-2] if len(scopes) >= 2 else ""
+    if node.name.startswith("/"):  # TorchScript exporter: /layer1/layer1.0/conv1/Mul
+        mod = ""
+        for part in node.name.strip("/").split("/")[:-1]:
+            mod = part if not mod or part.startswith(mod + ".") else f"{mod}.{part}"
+        return mod
+    return None
+
+
+def module_outputs(model: onnx.ModelProto) -> dict[str, tuple[str, list[str]]]:
+    """module name -> (output value of its last node, op types in its scope), own scope only."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for node in model.graph.node:  # ONNX graphs are topologically sorted
+        name = node_module(node)
+        if name is None or not node.output:
+            continue
+        prefixes = [name] + [name[:i] for i in range(len(name)) if name[i] == "."]
+        for mod in prefixes:
+            out, ops = found.get(mod, ("", []))
+            found[mod] = (node.output[0], ops + [node.op_type])
+    return found
+
+
+def node_to_module(model: onnx.ModelProto, node_name: str) -> str | None:
+    node = next((n for n in model.graph.node if n.name == node_name), None)
+    return node_module(node) if node is not None else None
+
+
+def _torch_outputs(model: torch.nn.Module, names: list[str], x: torch.Tensor) -> dict[str, np.ndarray]:
+    mods = dict(model.named_modules())
+    got: dict[str, np.ndarray] = {}
+    hooks = []
+    for n in names:
+        def hook(_m, _inp, out, n=n):
+            if isinstance(out, torch.Tensor):
+                got[n] = out.detach().float().cpu().numpy().copy()  # copy: in-place ReLUs follow
+        hooks.append(mods[n].register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return got
+
+
+def execution_order(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, str]]:
+    order: list[tuple[str, str]] = []
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: order.append((n, type(m).__name__)))
+             for n, m in model.named_modules() if n]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    seen, out = set(), []
+    for n, t in order:
+        if n not in seen:
+            seen.add(n)
+            out.append((n, t))
+    return out
+
+
+def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: float = 1e-4,
+                     rtol: float = 1e-3, chunk: int = 48, providers=("CPUExecutionProvider",)) -> Divergence | None:
+    """The first module (execution order) whose output differs beyond ``atol + rtol * max|ref|``."""
+    import onnxruntime as ort
+
+    proto = onnx.load(str(onnx_path))
+    outputs = module_outputs(proto)
+    xt = torch.from_numpy(x)
+    order = [(n, t) for n, t in execution_order(model, xt) if n in outputs]
+    compared = 0
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        probe = onnx.ModelProto()
+        probe.CopyFrom(proto)
+        existing = {o.name for o in probe.graph.output}
+        marks = []
+        for n, _ in part:
+            value = outputs[n][0]
+            marks.append(value)
+            if value not in existing:
+                probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(value))
+                existing.add(value)
+        sess = ort.InferenceSession(probe.SerializeToString(), so, providers=list(providers))
+        names = [o.name for o in sess.get_outputs()]
+        values = dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: x})))
+        ref = _torch_outputs(model, [n for n, _ in part], xt)
+        for (n, t), value in zip(part, marks):
+            a, b = ref.get(n), values.get(value)
+            if a is None or b is None or a.shape != b.shape:
+                continue
+            compared += 1
+            err = float(np.abs(a - b.astype(np.float32)).max(initial=0.0))
+            scale = float(np.abs(a).max(initial=0.0)) or 1.0
+            if err > atol + rtol * scale:
+                return Divergence(n, t, err, err / scale, outputs[n][1], compared)
+        del probe, sess, values, ref
+    return None

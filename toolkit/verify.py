@@ -1,0 +1,277 @@
+"""``edgecv verify``: parity of every candidate model file, on every backend that can run it,
+against the eager torch model of the checkpoint.  ``bool(result)`` is True only when all passed.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgecv.errors import EdgecvError
+from edgecv.parity import compare_logits
+from edgecv.spec import ModelSpec
+
+# Tolerances by candidate precision: (atol, rtol) on logits, minimum top-1 agreement.
+TOLERANCES = {"fp32": (1e-4, 1e-3, 1.0), "fp16": (1e-2, 1e-2, 0.99), "int8": (5e-2, 1e-1, 0.95)}
+# End to end (real images through each side's own preprocessing): rounding of one grey level is
+# legitimate there, a wrong mean/std or channel order is not.
+E2E_MAX_REL = 2e-2
+
+
+@dataclass
+class Row:
+    candidate: str
+    runtime: str
+    status: str  # pass | fail | skipped
+    reason: str = ""
+    precision: str = "fp32"
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    rel_l2: float = 0.0
+    cosine: float = 1.0
+    top1: float = 1.0
+    top5: float = 1.0
+    e2e_max_rel: float | None = None
+    e2e_top1: float | None = None
+    accuracy: float | None = None
+    reference_accuracy: float | None = None
+    first_divergence: str | None = None
+
+
+@dataclass
+class VerifyResult:
+    reference: str
+    rows: list[Row] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        ran = [r for r in self.rows if r.status != "skipped"]
+        return bool(ran) and all(r.status == "pass" for r in ran)
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if r.status == "fail"]
+
+    def to_dict(self) -> dict:
+        return {"passed": bool(self), "reference": self.reference, "inputs": self.inputs,
+                "rows": [asdict(r) for r in self.rows]}
+
+
+def precision_of(path: Path) -> str:
+    if path.suffix.lower() != ".onnx":
+        return "fp32"
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    if any(n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger") for n in m.graph.node):
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+def backends_for(path: Path) -> list[tuple[str, dict, str | None]]:
+    """(backend, options, skip reason or None) for every backend that could run this file."""
+    from edgecv.runtimes.gpu import cuda_device_count
+
+    suffix = path.suffix.lower()
+    gpu = cuda_device_count() > 0
+    if suffix == ".onnx":
+        import onnxruntime as ort
+
+        avail = ort.get_available_providers()
+        rows = [("onnxruntime", {"providers": ["cpu"]}, None)]
+        for short, prov in (("cuda", "CUDAExecutionProvider"), ("tensorrt", "TensorrtExecutionProvider")):
+            why = None if gpu and prov in avail else ("no CUDA device" if not gpu else f"{prov} not in this onnxruntime build")
+            rows.append(("onnxruntime", {"providers": [short]}, why))
+        return rows
+    if suffix in (".engine", ".plan", ".trt"):
+        try:
+            import tensorrt  # noqa: F401
+            why = None if gpu else "no CUDA device"
+        except Exception:  # noqa: BLE001
+            why = "tensorrt does not import here"
+        return [("tensorrt", {}, why)]
+    return [("torch", {"device": "cpu"}, None)] + [("torch", {"device": "cuda"}, None if gpu else "no CUDA device")]
+
+
+def _label(backend, options):
+    if backend == "onnxruntime":
+        p = options["providers"][0]
+        return f"onnxruntime/{ {'cpu': 'CPU', 'cuda': 'CUDA', 'tensorrt': 'Tensorrt'}[p]}ExecutionProvider"
+    return f"{backend}/{options.get('device', 'gpu')}"
+
+
+def default_images() -> list[Path]:
+    from edgecv.assets import SAMPLES
+    from edgecv.images import IMAGE_SUFFIXES
+
+    return sorted(p for d in ("digits", "photos") for p in (SAMPLES / d).rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES) if SAMPLES.is_dir() else []
+
+
+def spec_mismatch(ref: ModelSpec, cand: ModelSpec) -> str | None:
+    diffs = [f"{k} {getattr(cand, k)} vs {getattr(ref, k)}" for k in
+             ("input_size", "resize", "interpolation", "mean", "std", "channel_order")
+             if getattr(cand, k) != getattr(ref, k)]
+    return f"preprocessing: the candidate's spec differs from the checkpoint's ({'; '.join(diffs)})" if diffs else None
+
+
+def _failing_module(err: Exception, path: Path) -> str:
+    """Map an ORT runtime error to the torch module of the failing node, if the message names one."""
+    m = re.search(r"node\. Name:'([^']+)'", str(err))
+    if not m or path.suffix.lower() != ".onnx":
+        return ""
+    import onnx
+
+    from edgecv.layerwise import node_to_module
+
+    mod = node_to_module(onnx.load(str(path), load_external_data=False), m.group(1))
+    return f"{mod or '(root)'} (node {m.group(1)})" if mod is not None else f"node {m.group(1)}"
+
+
+class _Reference:
+    def __init__(self, loaded, fp64: bool):
+        import torch
+
+        self.torch = torch
+        self.model = loaded.model.eval()
+        self.spec = loaded.spec
+        self.fp64 = fp64
+        if fp64:
+            self.model = self.model.double()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        t = self.torch.from_numpy(x).double() if self.fp64 else self.torch.from_numpy(x)
+        with self.torch.inference_mode():
+            out = self.model(t)
+        out = out.logits if hasattr(out, "logits") else out
+        return out.double().numpy() if self.fp64 else out.float().numpy()
+
+
+def _reference_e2e(ref: _Reference, images: list[Path]):
+    """Training pipeline (torchvision on PIL) feeding torch."""
+    import torch
+    from PIL import Image, ImageOps
+
+    from edgecv.transforms import eval_transform
+
+    tf = eval_transform(ref.spec)
+    xs = []
+    for p in images:
+        with Image.open(p) as im:
+            xs.append(tf(ImageOps.exif_transpose(im)))
+    return ref(torch.stack(xs).numpy().astype(np.float32))
+
+
+def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), seeds=(0, 1),
+           arch=None, num_classes=None, unsafe_load=False, atol=None, rtol=None, reference="fp32",
+           per_layer=False, backends=None, progress=None) -> VerifyResult:
+    from edgecv.checkpoint import load_model
+    from edgecv.images import ImageError, read_image
+    from edgecv.preprocess import Preprocessor
+    from edgecv.runtimes import load
+
+    loaded = load_model(checkpoint, arch=arch, num_classes=num_classes, unsafe=unsafe_load)
+    ref = _Reference(loaded, reference == "fp64")
+    spec = loaded.spec
+    tmp = None
+    files = [Path(f) for f in model_files]
+    for f in files:
+        if not f.is_file():
+            raise EdgecvError(f"model file {f} does not exist")
+    if not files:  # export to every format available here
+        from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+
+        tmp = tempfile.TemporaryDirectory(prefix="edgecv-verify-")
+        files = [export_onnx(checkpoint, ExportOptions(output=Path(tmp.name) / f"{spec.arch}.onnx", arch=arch,
+                                                       num_classes=num_classes, unsafe_load=unsafe_load,
+                                                       validate=False)).path]
+    images = default_images() if images is None else list(images)
+    rng_inputs = [(f"seed {s} b={b}", np.random.default_rng(s).standard_normal(
+        (b, spec.channels, *spec.input_size)).astype(np.float32)) for s in seeds for b in batch_sizes]
+    expected = {name: ref(x) for name, x in rng_inputs}
+    e2e_ref = _reference_e2e(ref, images) if images else None
+    # labelled images: those in a folder named after a class (ImageFolder layout)
+    truth = np.array([spec.labels.index(p.parent.name) if p.parent.name in spec.labels else -1 for p in images])
+    labelled = bool(images) and bool((truth >= 0).any())
+    result = VerifyResult(str(checkpoint), inputs={"random": [n for n, _ in rng_inputs], "images": len(images),
+                                                   "labelled": int((truth >= 0).sum()), "reference": reference})
+    try:
+        for f in files:
+            precision = precision_of(f)
+            d_atol, d_rtol, min_top1 = TOLERANCES[precision]
+            a_tol, r_tol = atol if atol is not None else d_atol, rtol if rtol is not None else d_rtol
+            for backend, options, skip in backends_for(f):
+                label = _label(backend, options)
+                if backends and backend not in backends and label not in backends:
+                    continue
+                if skip:
+                    result.rows.append(Row(f.name, label, "skipped", skip, precision))
+                    continue
+                row = Row(f.name, label, "pass", precision=precision)
+                if progress:
+                    progress(f"{f.name} on {label}")
+                with load(f, backend, **options) as rt:
+                    row.runtime = rt.name
+                    worst, worst_x = None, None
+                    for name, x in rng_inputs:
+                        try:
+                            got = rt.infer(x)
+                        except EdgecvError as e:
+                            row.status, row.reason = "fail", f"{name}: {e.message}"
+                            row.first_divergence = "input: " + e.message.split(": ", 1)[-1]
+                            break
+                        except Exception as e:  # noqa: BLE001 - a backend failing mid-graph
+                            row.status = "fail"
+                            row.reason = f"{name}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                            row.first_divergence = _failing_module(e, f) or None
+                            break
+                        c = compare_logits(expected[name], got, tol=a_tol + r_tol * float(np.abs(expected[name]).max()))
+                        if worst is None or c.max_rel > worst.max_rel:
+                            worst, worst_x = c, x
+                        scale = float(np.abs(expected[name]).max()) or 1.0
+                        if not c.ok(a_tol, r_tol, scale) or c.top1 < min_top1 and c.top1_disagree_beyond_tol:
+                            row.status = "fail"
+                            row.reason = row.reason or f"{name}: max abs {c.max_abs:.3g} > {a_tol} + {r_tol} x {scale:.3g}"
+                    if worst is not None:
+                        row.max_abs, row.max_rel, row.rel_l2 = worst.max_abs, worst.max_rel, worst.rel_l2
+                        row.cosine, row.top1, row.top5 = worst.cosine, worst.top1, worst.top5
+                    if images and row.first_divergence is None:
+                        pre = Preprocessor(rt.spec)
+                        ok_idx, xs = [], []
+                        for i, p in enumerate(images):
+                            try:
+                                xs.append(pre(read_image(p)))
+                                ok_idx.append(i)
+                            except ImageError:
+                                continue
+                        got = np.concatenate([rt.infer(np.stack(xs[i:i + 8])) for i in range(0, len(xs), 8)])
+                        c = compare_logits(e2e_ref[ok_idx], got, tol=0.0)
+                        row.e2e_max_rel, row.e2e_top1 = c.max_rel, c.top1
+                        if labelled:
+                            t_ok = truth[ok_idx]
+                            row.accuracy = float((got.argmax(1) == t_ok)[t_ok >= 0].mean())
+                            row.reference_accuracy = float((e2e_ref.argmax(1) == truth)[truth >= 0].mean())
+                        if c.max_rel > E2E_MAX_REL or c.top1 < min_top1:
+                            row.status = "fail"
+                            row.reason = row.reason or (f"real images end to end: max rel {c.max_rel:.3g}, "
+                                                        f"top-1 agreement {c.top1:.0%}")
+                            mismatch = spec_mismatch(spec, rt.spec)
+                            if mismatch and row.first_divergence is None:
+                                row.first_divergence = mismatch
+                    if (per_layer or row.status == "fail") and row.first_divergence is None \
+                            and f.suffix.lower() == ".onnx" and worst_x is not None:
+                        from edgecv.layerwise import first_divergence
+
+                        d = first_divergence(f, ref.model if not ref.fp64 else loaded.model.float(), worst_x[:1],
+                                             a_tol, r_tol)
+                        row.first_divergence = d.describe() if d else ("no module diverges" if per_layer else None)
+                result.rows.append(row)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return result
