@@ -17,7 +17,7 @@ BACKENDS = {
     "torch": "edgecv.runtimes.pyt:TorchRuntime",
 }
 SUFFIX_BACKEND = {".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt",
-                  ".pt": "torch", ".pth": "torch", ".pt2": "torch", ".ts": "torch", ".torchscript": "torch"}
+                  ".pt": "torch", ".pth": "torch", ".pt2": "torch", ".torchscript": "torch"}
 
 
 def backend_for(path, backend: str = "auto") -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from edgecv.errors import EdgecvError
 from edgecv.images import IMAGE_SUFFIXES
 
-MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".trt", ".pt", ".pth", ".pt2", ".ts", ".torchscript")
+MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".trt", ".pt", ".pth", ".pt2", ".torchscript")
 
 
 def is_model_file(path: str) -> bool:

@@ -36,26 +36,48 @@ def run_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines on stdout, nothing else there")] = False,
     csv: Annotated[Optional[Path], typer.Option("--csv", help="also write results as CSV")] = None,
     save_dir: Annotated[Optional[Path], typer.Option(help="write annotated copies here")] = None,
+    camera: Annotated[Optional[int], typer.Option(help="live camera index (e.g. 0)")] = None,
+    no_show: Annotated[bool, typer.Option("--no-show", help="streams: no window")] = False,
+    record: Annotated[Optional[Path], typer.Option(help="streams: write the annotated video (.mp4/.mkv)")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="streams: stop after N frames")] = None,
+    duration: Annotated[Optional[float], typer.Option(min=0.0, help="streams: stop after S seconds")] = None,
+    smooth: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="streams: EMA of probabilities")] = None,
+    every: Annotated[int, typer.Option(min=1, help="streams: infer every N-th frame")] = 1,
+    reconnect: Annotated[float, typer.Option(min=0.0, help="streams: seconds to retry a lost source")] = 3.0,
 ):
-    """Classify images, folders and globs on ONNX Runtime, TensorRT or torch."""
+    """Classify images, folders, globs, videos, streams or a camera on ONNX Runtime, TensorRT or torch."""
     import json
     import sys
     import time
 
+    from edgecv.capture import is_stream_source
     from edgecv.errors import EdgecvError
     from edgecv.runtimes import load
     from edgecv.sources import expand_sources
 
     model_path, sources = resolve_model(list(sources or []), model)
-    if not sources:
-        raise EdgecvError("no images given", "pass files, folders or globs after the model")
-    paths = expand_sources(sources)
+    streams = [s for s in sources if is_stream_source(s)]
+    if camera is None and not sources:
+        raise EdgecvError("no images given", "pass files, folders, globs, a video or --camera N")
+    if camera is not None or streams:
+        if (camera is not None and sources) or len(sources) > 1:
+            raise EdgecvError("a stream (camera, video, URL) runs alone", "give one stream and no other sources")
+        paths = []
+    else:
+        paths = expand_sources(sources)
     options = {}
     if providers:
         options["providers"] = [p.strip() for p in providers.split(",") if p.strip()]
     if threads:
         options["intra_op_threads"] = threads
     rt = load(model_path, backend, **options)
+    if not paths:
+        from edgecv.cli.stream_out import run_stream_cli
+
+        code = run_stream_cli(rt, camera if camera is not None else streams[0], topk=topk, show=not no_show,
+                              record=record, json_lines=json_out, max_frames=max_frames, duration=duration,
+                              smooth=smooth, every=every, reconnect=reconnect)
+        raise typer.Exit(code)
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
     results, failed = [], 0

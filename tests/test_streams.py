@@ -1,0 +1,141 @@
+"""Videos, streams and the camera path (there is no camera here: a local MJPEG server stands in)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgecv.capture import Source
+from edgecv.cli import app
+from edgecv.classify import softmax, topk_entries
+from edgecv.live import StreamOptions, run_stream
+from edgecv.preprocess import Preprocessor
+from edgecv.runtimes import load
+from mjpeg_server import MJPEGServer
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def frames():
+    from edgecv.assets import sample_photos
+
+    return [cv2.resize(cv2.imread(str(p)), (320, 240), interpolation=cv2.INTER_AREA) for p in sample_photos()]
+
+
+def _direct(rt, bgr_frames, k=3):
+    pre = Preprocessor(rt.spec)
+    return [topk_entries(softmax(rt.infer(pre(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))[None]))[0], rt.spec, k)
+            for f in bgr_frames]
+
+
+def test_lossless_video_gives_the_same_predictions_frame_by_frame(sample_onnx, frames, tmp_path):
+    video = tmp_path / "photos.mkv"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (320, 240))
+    seq = frames * 3
+    for f in seq:
+        w.write(f)
+    w.release()
+    r = runner.invoke(app, ["run", str(sample_onnx), str(video), "--no-show", "--json", "--topk", "3"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert [ln["frame"] for ln in lines] == list(range(1, len(seq) + 1))  # every frame, in order
+    assert set(lines[0]) == {"source", "frame", "time", "topk", "latency_ms"}
+    with load(sample_onnx) as rt:
+        expected = _direct(rt, seq)
+    assert [ln["topk"] for ln in lines] == expected
+    assert "0 dropped, 0 corrupt" in r.stderr and "end of stream" in r.stderr
+
+
+def test_every_smooth_and_max_frames(sample_onnx, frames, tmp_path):
+    video = tmp_path / "v.mkv"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (320, 240))
+    for f in frames * 5:
+        w.write(f)
+    w.release()
+    with load(sample_onnx) as rt:
+        s = run_stream(rt, Source(str(video)), StreamOptions(show=False, every=3, max_frames=10, smooth=0.5),
+                       out=open(os.devnull, "w"))
+    assert s.frames == 10 and s.inferred == 4 and s.exit_reason == "max frames"
+
+
+def test_mjpeg_stream_with_disconnect_reconnects_then_exits_cleanly(sample_onnx, frames, tmp_path):
+    rec = tmp_path / "rec.mkv"
+    with MJPEGServer(frames * 10, fps=40, disconnect_after=25) as srv:
+        with load(sample_onnx) as rt:
+            t = time.perf_counter()
+            s = run_stream(rt, Source(srv.url, reconnect=1.0), StreamOptions(show=False, record=rec),
+                           out=open(os.devnull, "w"))
+            took = time.perf_counter() - t
+    d = s.to_dict()
+    assert 0 < d["frames"] <= 25 and d["lost"] and d["exit"] == "source lost"
+    assert took < 10
+    cap = cv2.VideoCapture(str(rec))  # the recording so far stays playable
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == d["frames"]
+
+
+def test_live_source_hands_over_the_newest_frame_and_counts_drops(frames):
+    with MJPEGServer(frames * 50, fps=200) as srv:
+        src = Source(srv.url, reconnect=0.2)
+        first = src.read(timeout=5)
+        time.sleep(0.3)  # a slow consumer
+        newest = src.read(timeout=5)
+        src.close()
+    assert first is not None and newest is not None
+    assert newest.index - first.index > 10 and src.dropped > 10
+
+
+def test_missing_camera_is_one_line_exit_2(sample_onnx):
+    r = runner.invoke(app, ["run", str(sample_onnx), "--camera", "9", "--no-show"])
+    assert r.exit_code == 2
+    assert "camera 9 could not be opened" in r.stderr and "V4L2" in r.stderr
+
+
+def _xvfb():
+    return shutil.which("Xvfb") and shutil.which("import")
+
+
+@pytest.mark.skipif(not _xvfb(), reason="Xvfb and imagemagick's import are not installed")
+def test_window_under_xvfb_shows_the_overlay(sample_onnx, frames, tmp_path):
+    from edgecv.assets import SAMPLES
+
+    display = ":97"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        if xvfb.poll() is not None:
+            pytest.skip("Xvfb could not start")
+        with MJPEGServer(frames, fps=10, loop=True) as srv:
+            env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+            proc = subprocess.Popen([sys.executable, "-m", "edgecv.cli", "run", str(sample_onnx), srv.url,
+                                     "--duration", "6"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(4.0)
+            shot = tmp_path / "shot.png"
+            subprocess.run(["import", "-display", display, "-window", "root", str(shot)], check=True, timeout=20)
+            proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        img = cv2.imread(str(shot))
+        assert img is not None and img.mean() > 5  # the frame is not black
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        ys, xs = np.nonzero(gray > 20)
+        x0, y0 = xs.min(), ys.min()  # the window's content: the label box is at its top-left
+        box = img[y0:y0 + 60, x0:x0 + 150]
+        green = (box[..., 1] > 200) & (box[..., 0] < 150) & (box[..., 2] < 150)
+        assert green.sum() > 20, "no top-1 label text in the overlay"
+        docs = SAMPLES.parent / "docs"
+        if os.environ.get("EDGECV_UPDATE_SCREENSHOT"):
+            docs.mkdir(exist_ok=True)
+            shutil.copy(shot, docs / "stream_window.png")
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)

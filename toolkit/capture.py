@@ -1,0 +1,196 @@
+"""Frame sources for `edgecv run`: cameras, video files, image sequences, RTSP/HTTP streams.
+
+Live sources (cameras, URLs) are read by a thread that always hands over the newest frame and
+counts the stale ones it drops; ``CAP_PROP_BUFFERSIZE`` is not relied on (many backends ignore
+it, and users then see seconds of lag over RTSP).  Files are read in order, every frame, by a
+thread that stays a few frames ahead.  Lost live sources are reopened with backoff for
+``reconnect`` seconds.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edgecv.errors import EdgecvError
+
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own chatter
+try:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves
+except AttributeError:  # older OpenCV
+    pass
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mjpeg", ".mjpg",
+                  ".gif", ".wmv", ".flv")
+URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+def is_stream_source(s: str) -> bool:
+    low = s.lower()
+    return low.startswith(URL_SCHEMES) or "%" in s or low.endswith(VIDEO_SUFFIXES)
+
+
+def camera_backends() -> list[tuple[str, int]]:
+    system = platform.system()
+    if system == "Linux":
+        return [("V4L2", cv2.CAP_V4L2), ("ANY", cv2.CAP_ANY)]
+    if system == "Windows":
+        return [("DSHOW", cv2.CAP_DSHOW), ("MSMF", cv2.CAP_MSMF), ("ANY", cv2.CAP_ANY)]
+    if system == "Darwin":
+        return [("AVFOUNDATION", cv2.CAP_AVFOUNDATION), ("ANY", cv2.CAP_ANY)]
+    return [("ANY", cv2.CAP_ANY)]
+
+
+@dataclass
+class Frame:
+    index: int  # frames read from the source so far (live: including the dropped ones)
+    image: np.ndarray  # BGR uint8
+    t_capture: float  # time.perf_counter() when it was read
+
+
+class Source:
+    """Iterate ``Frame``s; ``stats`` says how many were dropped / corrupt; ``close()`` stops it."""
+
+    def __init__(self, target: str | int, live: bool | None = None, reconnect: float = 3.0, loop: bool = False):
+        self.target = target
+        self.is_camera = isinstance(target, int)
+        self.live = live if live is not None else (self.is_camera or str(target).lower().startswith(URL_SCHEMES))
+        self.reconnect = reconnect
+        self.loop = loop
+        self.dropped = 0
+        self.corrupt = 0
+        self.reconnects = 0
+        self.lost = False
+        self.fps = 0.0
+        self.frame_size = None
+        self._cap = self._open(first=True)
+        self._stop = threading.Event()
+        # live: at most one (the newest) frame waits, plus room for the end marker
+        self._q: queue.Queue = queue.Queue(maxsize=2 if self.live else 4)
+        self._thread = threading.Thread(target=self._run, name="edgecv-capture", daemon=True)
+        self._thread.start()
+
+    # -- opening ---------------------------------------------------------------------------------
+    def _open(self, first: bool = False):
+        if self.is_camera:
+            tried = []
+            for name, api in camera_backends():
+                cap = cv2.VideoCapture(self.target, api)
+                if cap.isOpened():
+                    self._describe(cap)
+                    return cap
+                cap.release()
+                tried.append(name)
+            if first:
+                raise EdgecvError(f"camera {self.target} could not be opened (capture backends tried: "
+                                  f"{', '.join(tried)})", "check the index with `v4l2-ctl --list-devices`")
+            return None
+        if not self.live and "%" not in str(self.target) and not os.path.exists(self.target):
+            raise EdgecvError(f"{self.target} does not exist")
+        cap = cv2.VideoCapture(str(self.target), cv2.CAP_FFMPEG if self.live else cv2.CAP_ANY)
+        if not cap.isOpened():
+            cap.release()
+            if first:
+                raise EdgecvError(f"{self.target} could not be opened as a video or stream",
+                                  "check the path / URL and that FFmpeg can read it")
+            return None
+        self._describe(cap)
+        return cap
+
+    def _describe(self, cap):
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 0 < fps < 1000 else 0.0
+
+    # -- the reader thread -----------------------------------------------------------------------
+    def _run(self):
+        index = 0
+        try:
+            while not self._stop.is_set():
+                if self._cap is None and not self._reopen():
+                    break
+                if not self._cap.grab():
+                    if self.live:
+                        self._cap.release()
+                        self._cap = None
+                        continue
+                    if self.loop:
+                        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        continue
+                    break
+                ok, img = self._cap.retrieve()
+                now = time.perf_counter()
+                index += 1
+                if not ok or img is None or img.size == 0 or img.ndim != 3:
+                    self.corrupt += 1
+                    continue
+                if self.frame_size is None:
+                    self.frame_size = img.shape[:2]
+                frame = Frame(index, img, now)
+                if self.live:
+                    while True:  # keep only the newest frame: drop the stale one
+                        try:
+                            self._q.get_nowait()
+                            self.dropped += 1
+                        except queue.Empty:
+                            break
+                    self._q.put_nowait(frame)
+                else:
+                    while not self._stop.is_set():
+                        try:
+                            self._q.put(frame, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+        finally:
+            if self._cap is not None:
+                self._cap.release()
+            self._finish()
+
+    def _finish(self):
+        """Queue the end marker behind the frames still waiting (never dropping one)."""
+        while True:
+            try:
+                self._q.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                if self._stop.is_set():  # nobody reads any more
+                    return
+
+    def _reopen(self) -> bool:
+        deadline = time.monotonic() + self.reconnect
+        delay = 0.1
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            self._cap = self._open()
+            if self._cap is not None:
+                self.reconnects += 1
+                return True
+            delay = min(delay * 2, 2.0)
+        self.lost = True
+        return False
+
+    # -- consumer side ---------------------------------------------------------------------------
+    def read(self, timeout: float | None = None) -> Frame | None:
+        """The next frame (live: the newest); None at the end of the source."""
+        try:
+            item = self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is None:
+            self._q.put(None)  # stay at the end for later calls
+        return item
+
+    def close(self):
+        self._stop.set()
+        try:
+            while True:
+                self._q.get_nowait()
+        except queue.Empty:
+            pass
+        self._thread.join(timeout=5)

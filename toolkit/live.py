@@ -1,0 +1,178 @@
+"""The frame loop of `edgecv run` on cameras, videos and streams: infer, overlay, show, record."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgecv.annotate import draw_topk
+from edgecv.capture import Source
+from edgecv.classify import softmax, topk_entries
+from edgecv.preprocess import Preprocessor
+
+FOURCC = {".mp4": "mp4v", ".mkv": "FFV1", ".avi": "MJPG"}
+
+
+def display_available() -> bool:
+    """OpenCV's Qt build aborts the process when it cannot open a display: check before imshow."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+@dataclass
+class StreamOptions:
+    topk: int = 5
+    show: bool = True
+    record: Path | None = None
+    json_lines: bool = False
+    max_frames: int | None = None
+    duration: float | None = None
+    smooth: float | None = None  # EMA factor for probabilities (weight of the newest)
+    every: int = 1
+    snapshot_dir: Path = Path(".")
+    window: str = "edgecv"
+
+
+@dataclass
+class Summary:
+    source: str
+    frames: int = 0
+    inferred: int = 0
+    dropped: int = 0
+    corrupt: int = 0
+    reconnects: int = 0
+    seconds: float = 0.0
+    latencies_ms: list = field(default_factory=list)
+    model_ms: list = field(default_factory=list)
+    lost: bool = False
+    exit_reason: str = "end of stream"
+    recording: str | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        lat = np.asarray(self.latencies_ms or [0.0])
+        mod = np.asarray(self.model_ms or [0.0])
+        return {"source": self.source, "frames": self.frames, "inferred": self.inferred, "dropped": self.dropped,
+                "corrupt": self.corrupt, "reconnects": self.reconnects, "fps": round(self.fps, 2),
+                "model_ms_p50": round(float(np.median(mod)), 3),
+                "latency_ms_p50": round(float(np.median(lat)), 3),
+                "latency_ms_p95": round(float(np.percentile(lat, 95)), 3),
+                "seconds": round(self.seconds, 3), "lost": self.lost, "exit": self.exit_reason,
+                "recording": self.recording}
+
+
+class _Recorder:
+    """Opened on the first frame; released on every exit path, so the file stays playable."""
+
+    def __init__(self, path: Path | None, fps: float):
+        self.path, self.fps, self.writer = path, fps or 30.0, None
+
+    def write(self, bgr):
+        if self.path is None:
+            return
+        if self.writer is None:
+            code = FOURCC.get(self.path.suffix.lower(), "mp4v")
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*code), self.fps,
+                                          (bgr.shape[1], bgr.shape[0]))
+            if not self.writer.isOpened():
+                from edgecv.errors import EdgecvError
+
+                raise EdgecvError(f"cannot record to {self.path} ({code})", "use .mp4, .mkv or .avi")
+        self.writer.write(bgr)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+
+
+def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summary:
+    spec = rt.spec
+    pre = Preprocessor(spec)
+    name = str(source.target)
+    summary = Summary(source=name, recording=str(opts.record) if opts.record else None)
+    show = opts.show and display_available()
+    recorder = _Recorder(opts.record, source.fps)
+    probs_ema = None
+    topk: list[dict] = []
+    model_ms = 0.0
+    t0 = time.perf_counter()
+    last_t = t0
+    fps_ema = 0.0
+    try:
+        while True:
+            if opts.max_frames is not None and summary.frames >= opts.max_frames:
+                summary.exit_reason = "max frames"
+                break
+            if opts.duration is not None and time.perf_counter() - t0 >= opts.duration:
+                summary.exit_reason = "duration"
+                break
+            frame = source.read(timeout=None if not source.live else 0.5)
+            if frame is None:
+                if source.live and not source.lost and source._thread.is_alive():
+                    continue  # nothing new yet
+                break
+            summary.frames += 1
+            bgr = frame.image
+            if (summary.frames - 1) % max(opts.every, 1) == 0:
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                t_m = time.perf_counter()
+                logits = rt.infer(pre(rgb)[None])
+                model_ms = (time.perf_counter() - t_m) * 1e3
+                p = softmax(logits)[0]
+                probs_ema = p if probs_ema is None or not opts.smooth else opts.smooth * p + (1 - opts.smooth) * probs_ema
+                topk = topk_entries(probs_ema, spec, opts.topk)
+                summary.inferred += 1
+                summary.model_ms.append(model_ms)
+            now = time.perf_counter()
+            latency = (now - frame.t_capture) * 1e3
+            summary.latencies_ms.append(latency)
+            dt = now - last_t
+            last_t = now
+            fps_ema = (1 / dt if dt > 0 else 0) if fps_ema == 0 else 0.9 * fps_ema + 0.1 * (1 / dt if dt > 0 else 0)
+            if opts.json_lines:
+                out.write(json.dumps({"source": name, "frame": frame.index, "time": round(now - t0, 4),
+                                      "topk": topk, "latency_ms": round(latency, 3)}) + "\n")
+                out.flush()
+            if show or opts.record:
+                model_fps = 1000.0 / model_ms if model_ms else 0.0
+                draw_topk(bgr, topk[:3], [f"model {model_fps:.0f} FPS  end-to-end {fps_ema:.1f} FPS",
+                                          f"latency {latency:.1f} ms"])
+                recorder.write(bgr)
+            if show:
+                cv2.imshow(opts.window, bgr)
+                key = cv2.waitKey(1) & 0xFF
+                if key == ord(" "):  # pause until space again (or quit)
+                    key = 0
+                    while key not in (ord(" "), ord("q"), 27):
+                        key = cv2.waitKey(50) & 0xFF
+                if key in (ord("q"), 27):
+                    summary.exit_reason = "quit"
+                    break
+                if key == ord("s"):
+                    snap = opts.snapshot_dir / f"edgecv_snapshot_{summary.frames:06d}.png"
+                    cv2.imwrite(str(snap), bgr)
+                    print(f"snapshot {snap}", file=sys.stderr)
+    except KeyboardInterrupt:
+        summary.exit_reason = "interrupted"
+    finally:
+        recorder.close()
+        source.close()
+        if show:
+            cv2.destroyAllWindows()
+        summary.seconds = time.perf_counter() - t0
+        summary.dropped, summary.corrupt = source.dropped, source.corrupt
+        summary.reconnects, summary.lost = source.reconnects, source.lost
+        if source.lost:
+            summary.exit_reason = "source lost"
+    return summary
