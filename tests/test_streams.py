@@ -104,11 +104,21 @@ def _xvfb():
     return shutil.which("Xvfb") and shutil.which("import")
 
 
+def _overlay_visible(img) -> bool:
+    """The top-1 label is drawn in bright green (80, 255, 80), the stats in white; the sample
+    photos have no such green, and an empty screen is black."""
+    if img is None or img.mean() < 5:
+        return False
+    green = (img[..., 1] > 220) & (img[..., 0] < 140) & (img[..., 2] < 140)
+    white = img.min(axis=2) > 230
+    return green.sum() > 20 and white.sum() > 50
+
+
 @pytest.mark.skipif(not _xvfb(), reason="Xvfb and imagemagick's import are not installed")
 def test_window_under_xvfb_shows_the_overlay(sample_onnx, frames, tmp_path):
     from edgecv.assets import SAMPLES
 
-    display = ":97"
+    display = f":{100 + os.getpid() % 400}"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -118,22 +128,23 @@ def test_window_under_xvfb_shows_the_overlay(sample_onnx, frames, tmp_path):
         with MJPEGServer(frames, fps=10, loop=True) as srv:
             env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
             proc = subprocess.Popen([sys.executable, "-m", "edgecv.cli", "run", str(sample_onnx), srv.url,
-                                     "--duration", "6"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(4.0)
+                                     "--duration", "60"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
             shot = tmp_path / "shot.png"
-            subprocess.run(["import", "-display", display, "-window", "root", str(shot)], check=True, timeout=20)
-            proc.communicate(timeout=30)
-        assert proc.returncode == 0
-        img = cv2.imread(str(shot))
-        assert img is not None and img.mean() > 5  # the frame is not black
-        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        ys, xs = np.nonzero(gray > 20)
-        x0, y0 = xs.min(), ys.min()  # the window's content: the label box is at its top-left
-        box = img[y0:y0 + 60, x0:x0 + 150]
-        green = (box[..., 1] > 200) & (box[..., 0] < 150) & (box[..., 2] < 150)
-        assert green.sum() > 20, "no top-1 label text in the overlay"
-        docs = SAMPLES.parent / "docs"
+            seen = False
+            for _ in range(30):  # poll: the machine may be busy
+                time.sleep(1.0)
+                subprocess.run(["import", "-display", display, "-window", "root", str(shot)], check=True, timeout=20)
+                if _overlay_visible(cv2.imread(str(shot))):
+                    seen = True
+                    break
+            proc.terminate()  # SIGTERM is handled like Ctrl-C: a clean exit with the summary
+            _, stderr = proc.communicate(timeout=30)
+        assert seen, "the window never showed the overlay"
+        assert proc.returncode == 0, stderr
+        assert "exit: interrupted" in stderr
         if os.environ.get("EDGECV_UPDATE_SCREENSHOT"):
+            docs = SAMPLES.parent / "docs"
             docs.mkdir(exist_ok=True)
             shutil.copy(shot, docs / "stream_window.png")
     finally:

@@ -109,6 +109,8 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
     t0 = time.perf_counter()
     last_t = t0
     fps_ema = 0.0
+    if show:  # no Qt toolbar: the picture is the interface
+        cv2.namedWindow(opts.window, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
     try:
         while True:
             if opts.max_frames is not None and summary.frames >= opts.max_frames:
