@@ -72,40 +72,44 @@ def node_to_module(model: onnx.ModelProto, node_name: str) -> str | None:
     return node_module(node) if node is not None else None
 
 
-def _torch_outputs(model: torch.nn.Module, names: list[str], x: torch.Tensor) -> dict[str, np.ndarray]:
+def _run_hooked(model: torch.nn.Module, x: torch.Tensor, hooks: dict[str, callable]) -> None:
+    """One forward pass with ``hooks[name](module, output)`` on the named modules."""
     mods = dict(model.named_modules())
-    got: dict[str, np.ndarray] = {}
-    hooks = []
-    for n in names:
-        def hook(_m, _inp, out, n=n):
-            if isinstance(out, torch.Tensor):
-                got[n] = out.detach().float().cpu().numpy().copy()  # copy: in-place ReLUs follow
-        hooks.append(mods[n].register_forward_hook(hook))
+
+    def wrap(fn):
+        def hook(m, _inputs, out):
+            fn(m, out)  # returns None: a hook that returns a value would replace the output
+
+        return hook
+
+    handles = [mods[n].register_forward_hook(wrap(fn)) for n, fn in hooks.items()]
     try:
         with torch.inference_mode():
             model(x)
     finally:
-        for h in hooks:
+        for h in handles:
             h.remove()
+
+
+def _torch_outputs(model: torch.nn.Module, names: list[str], x: torch.Tensor) -> dict[str, np.ndarray]:
+    got: dict[str, np.ndarray] = {}
+
+    def keep(name):
+        def fn(_m, out):
+            if isinstance(out, torch.Tensor):
+                got[name] = out.detach().float().cpu().numpy().copy()  # copy: in-place ReLUs follow
+        return fn
+
+    _run_hooked(model, x, {n: keep(n) for n in names})
     return got
 
 
 def execution_order(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, str]]:
-    order: list[tuple[str, str]] = []
-    hooks = [m.register_forward_hook(lambda m, i, o, n=n: order.append((n, type(m).__name__)))
-             for n, m in model.named_modules() if n]
-    try:
-        with torch.inference_mode():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    seen, out = set(), []
-    for n, t in order:
-        if n not in seen:
-            seen.add(n)
-            out.append((n, t))
-    return out
+    """(name, class) of every submodule in the order its forward completes (first call only)."""
+    order: dict[str, str] = {}
+    _run_hooked(model, x, {n: (lambda m, _o, n=n: order.setdefault(n, type(m).__name__))
+                           for n, _ in model.named_modules() if n})
+    return list(order.items())
 
 
 def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: float = 1e-4,

@@ -1,0 +1,59 @@
+"""Export every registry model (torchvision classifiers and the zoo) with a dynamic batch and
+validation, at the registry's small test input size; record exporter, time and max error.
+
+    python benchmarks/export_sweep.py [--include-large] [--pattern 'resnet*']
+Writes benchmarks/results/export_sweep.json (one row per model).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from edgecv.checkpoint import save_checkpoint
+from edgecv.errors import EdgecvError
+from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+from edgecv.models import create_model, default_spec, get_entry, list_models
+
+warnings.filterwarnings("ignore")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--include-large", action="store_true")
+    ap.add_argument("--pattern", default=None)
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    rows = []
+    for name in list_models(a.pattern):
+        entry = get_entry(name)
+        if "large" in entry.tags and not a.include_large:
+            continue
+        size = (entry.cfg.test_input_size or entry.cfg.input_size)[0]
+        kwargs = {"img_size": size} if name.startswith("vit_") else {}
+        torch.manual_seed(0)
+        spec = default_spec(name, num_classes=10, model_kwargs=kwargs)
+        t = time.perf_counter()
+        try:
+            ck = save_checkpoint(tmp / "m.pt", create_model(name, num_classes=10, **kwargs).eval(), spec)
+            res = export_onnx(ck, ExportOptions(output=tmp / "m.onnx", imgsz=(size, size)))
+            row = {"model": name, "ok": bool(res.validation.ok), "exporter": res.exporter,
+                   "max_rel": res.validation.max_rel, "seconds": time.perf_counter() - t, "size": size}
+        except EdgecvError as e:
+            row = {"model": name, "ok": False, "error": str(e)[:300], "seconds": time.perf_counter() - t, "size": size}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    ok = sum(r["ok"] for r in rows)
+    print(f"{ok}/{len(rows)} exported with a dynamic batch and passed validation")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "export_sweep.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
