@@ -105,7 +105,7 @@ def _conversion_hint(err: Exception) -> str:
     return "; ".join(p for p in parts if p) or first[:200]
 
 
-def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str):
+def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str | None):
     """Returns (ONNXProgram or onnx.ModelProto, exporter used, note)."""
     from edgecv.exporters.passes import TRACE_CONTEXTS
 
@@ -133,7 +133,8 @@ def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str
             raise
         except Exception as e:  # noqa: BLE001 - both exporters raise many types
             errors.append(_conversion_hint(e))
-    hint = "try another --opset" + (", or --odconv-mode unfold" if odconv_mode else "")
+    hint = "try another --opset" + (", or another --odconv-mode (unfold works with both exporters)"
+                                    if odconv_mode else "")
     raise EdgecvError(f"the exporter cannot handle this model ({' | '.join(errors)})", hint)
 
 
@@ -259,7 +260,8 @@ def export_onnx(checkpoint, options: ExportOptions,
     t = time.perf_counter()
     b = 2 if dynamic else options.batch  # torch.export specialises size-1 dims: trace with >= 2
     example = torch.randn(b, spec.channels, *spec.input_size)
-    artifact, exporter, note = _trace(model, example, dynamic, options.opset, options.exporter, mode)
+    artifact, exporter, note = _trace(model, example, dynamic, options.opset, options.exporter,
+                                      mode if passes.get("rewrite_odconv") else None)
     stage("trace", t, note)
 
     t = time.perf_counter()

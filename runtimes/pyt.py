@@ -1,6 +1,8 @@
 """torch backend (build side): edgecv checkpoints, state_dicts, TorchScript and .pt2, CPU or CUDA."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from edgecv.errors import EdgecvError
@@ -25,7 +27,7 @@ class TorchRuntime(Runtime):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device.startswith("cuda") and not torch.cuda.is_available():
-            print("warning: CUDA requested but not available; falling back to cpu", flush=True)
+            print("warning: CUDA requested but not available; falling back to cpu", file=sys.stderr)
             device = "cpu"
         self.device = device
         s = self.spec

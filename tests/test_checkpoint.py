@@ -81,8 +81,8 @@ def test_bad_files_get_one_line(tmp_path, model):
         with pytest.raises(EdgecvError) as e:
             load_model(tmp_path / bad)
         assert "\n" not in str(e.value)
+    torch.save(model.state_dict(), tmp_path / "sd.pth")
     with pytest.raises(EdgecvError, match="unknown arch 'resnet_18'.*resnet18"):
-        torch.save(model.state_dict(), tmp_path / "sd.pth")
         load_model(tmp_path / "sd.pth", arch="resnet_18")
 
 

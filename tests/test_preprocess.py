@@ -49,6 +49,16 @@ def test_gray_and_bgr_specs():
         assert d.max() <= 1 / 255 / min(std) * 1.001
 
 
+def test_bgr_input_equals_rgb_input():
+    photo = _photos()[1]
+    bgr = np.ascontiguousarray(photo[..., ::-1])
+    for order in ("RGB", "BGR", "GRAY"):
+        mean, std = ((0.5,), (0.25,)) if order == "GRAY" else ((0.4, 0.45, 0.5), (0.2, 0.21, 0.22))
+        pre = Preprocessor(ModelSpec(arch="t", num_classes=2, input_size=(64, 64), resize=72,
+                                     channel_order=order, mean=mean, std=std))
+        assert np.array_equal(pre(photo), pre(bgr, "BGR"))
+
+
 def test_upscaling_tiny_digits_and_images_smaller_than_the_crop():
     spec = ModelSpec(arch="t", num_classes=10, input_size=(28, 28), resize=None, channel_order="GRAY",
                      mean=(0.5,), std=(0.5,))

@@ -116,3 +116,20 @@ def test_registry_models_pass_with_default_export(name, tmp_path):
         spec.input_size, spec.resize = (64, 64), 73
     ck = save_checkpoint(tmp_path / "m.pt", create_model(name, num_classes=spec.num_classes).eval(), spec)
     assert verify(ck, **FAST)
+
+
+def test_per_layer_blames_the_conv_not_a_reused_relu(tmp_path):
+    """torchvision's Bottleneck reuses one ReLU module three times; the perturbed conv must win."""
+    from edgecv.layerwise import first_divergence
+
+    torch.manual_seed(0)
+    model = create_model("resnet50", num_classes=10).eval()
+    ck = save_checkpoint(tmp_path / "r50.pt", model, default_spec("resnet50", num_classes=10))
+    path = export_onnx(ck, ExportOptions(output=tmp_path / "r50.onnx", imgsz=(64, 64), validate=False)).path
+    m = onnx.load(path)
+    init = next(i for i in m.graph.initializer if "layer3.1.conv2.weight" in i.name or "layer3_1_conv2_weight" in i.name)
+    init.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(init) * np.float32(1.01), init.name))
+    onnx.save(m, tmp_path / "bad.onnx")
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    d = first_divergence(tmp_path / "bad.onnx", model, x)
+    assert d is not None and d.module == "layer3.1.conv2", d.describe()

@@ -56,6 +56,15 @@ def test_bilinear_pool_is_pooled_outer_product_with_signed_sqrt_and_l2():
     assert torch.allclose(got.norm(dim=1), torch.ones(2))
 
 
+def test_default_spec_follows_in_chans():
+    from edgecv.models import default_spec
+
+    gray = default_spec("fusion_cnn")
+    assert gray.channel_order == "GRAY" and gray.mean == (0.5,)
+    rgb = default_spec("fusion_cnn", model_kwargs={"in_chans": 3})
+    assert rgb.channel_order == "RGB" and rgb.mean == (0.5, 0.5, 0.5)
+
+
 def test_fusion_cnn_concatenates_shallow_and_deep_features():
     m = create_model("fusion_cnn", num_classes=10).eval()
     x = torch.randn(3, 1, 28, 28)

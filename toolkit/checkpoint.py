@@ -212,7 +212,7 @@ def load_model(path, *, arch: str | None = None, num_classes: int | None = None,
         return LoadedModel(model, spec, "edgecv", path, digest, obj.get("meta", {}))
     if isinstance(obj, nn.Module):  # only reachable with unsafe=True
         name = arch or getattr(obj, "edgecv_arch", None) or type(obj).__name__
-        spec = _spec_for_foreign(name, num_classes, obj)
+        spec = _spec_for_foreign(name, num_classes)
         return LoadedModel(obj.eval(), spec, "pickled_module", path, digest)
     sd = _unwrap_state_dict(obj)
     if sd is None:
@@ -226,7 +226,7 @@ def load_model(path, *, arch: str | None = None, num_classes: int | None = None,
     return LoadedModel(model, spec, "state_dict", path, digest)
 
 
-def _spec_for_foreign(name, num_classes, module=None):
+def _spec_for_foreign(name, num_classes):
     from edgecv.models import default_spec, get_entry
 
     try:

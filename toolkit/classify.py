@@ -1,12 +1,11 @@
 """Classify many images: decoding + preprocessing in a thread pool, overlapped with batched inference."""
 from __future__ import annotations
 
-import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -49,7 +48,7 @@ def _load(path: Path, pre: Preprocessor, keep: bool):
 
 
 def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5, workers: int = 2,
-                   keep_images: bool = False, on_result: Callable[[Result], None] | None = None) -> Iterator[Result]:
+                   keep_images: bool = False) -> Iterator[Result]:
     """Yield one Result per path, in order.  Decoding runs ``workers`` threads ahead of inference
     (OpenCV and numpy release the GIL); at most ``4 * batch_size`` images are in flight."""
     spec = rt.spec
@@ -94,15 +93,3 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
                 else:
                     yield Result(str(path), topk_entries(next(probs), spec, topk), image=img)
             ready = []
-
-
-def throughput(rt, batch_size: int, seconds: float = 2.0) -> float:
-    """Model-only images/s at ``batch_size`` on preprocessed random input (for benchmarks)."""
-    s = rt.spec
-    x = np.random.default_rng(0).standard_normal((batch_size, s.channels, *s.input_size)).astype(np.float32)
-    rt.infer(x)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        rt.infer(x)
-        n += batch_size
-    return n / (time.perf_counter() - t0)

@@ -105,11 +105,16 @@ def _torch_outputs(model: torch.nn.Module, names: list[str], x: torch.Tensor) ->
 
 
 def execution_order(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, str]]:
-    """(name, class) of every submodule in the order its forward completes (first call only)."""
-    order: dict[str, str] = {}
-    _run_hooked(model, x, {n: (lambda m, _o, n=n: order.setdefault(n, type(m).__name__))
+    """(name, class) of every submodule, ordered by its *last* completion.
+
+    A module called several times (torchvision's Bottleneck reuses one ReLU three times) is
+    compared by its last output, both in torch (the hook keeps the last) and in ONNX (the last node
+    of its scope), so it must also be ordered by its last call."""
+    last: dict[str, tuple[int, str]] = {}
+    counter = iter(range(1 << 62))
+    _run_hooked(model, x, {n: (lambda m, _o, n=n: last.__setitem__(n, (next(counter), type(m).__name__)))
                            for n, _ in model.named_modules() if n})
-    return list(order.items())
+    return [(n, t) for n, (_, t) in sorted(last.items(), key=lambda kv: kv[1][0])]
 
 
 def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: float = 1e-4,

@@ -127,9 +127,9 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
             summary.frames += 1
             bgr = frame.image
             if (summary.frames - 1) % max(opts.every, 1) == 0:
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                x = pre(bgr, "BGR")[None]
                 t_m = time.perf_counter()
-                logits = rt.infer(pre(rgb)[None])
+                logits = rt.infer(x)
                 model_ms = (time.perf_counter() - t_m) * 1e3
                 p = softmax(logits)[0]
                 probs_ema = p if probs_ema is None or not opts.smooth else opts.smooth * p + (1 - opts.smooth) * probs_ema

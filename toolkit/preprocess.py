@@ -169,9 +169,9 @@ def crop_box(h: int, w: int, th: int, tw: int) -> tuple[int, int]:
     return int(round((h - th) / 2.0)), int(round((w - tw) / 2.0))
 
 
-def to_gray(rgb: np.ndarray) -> np.ndarray:
+def to_gray(img: np.ndarray, order: str = "RGB") -> np.ndarray:
     """PIL ``convert('L')``: ITU-R 601-2 luma in Pillow's 16-bit fixed point."""
-    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
+    r, g, b = (img[..., i].astype(np.uint32) for i in ((0, 1, 2) if order == "RGB" else (2, 1, 0)))
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
@@ -187,15 +187,18 @@ class Preprocessor:
         self.scale = (1.0 / (255.0 * std)).astype(np.float32)
         self.shift = (-np.asarray(spec.mean, np.float32).reshape(-1, 1, 1) / std).astype(np.float32)
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) RGB uint8 (or (H, W) grey) -> (C, H, W) float32, normalised."""
+    def __call__(self, img: np.ndarray, order: str = "RGB") -> np.ndarray:
+        """(H, W, 3) uint8 in ``order`` (RGB, or BGR as OpenCV decodes), or (H, W) grey ->
+        (C, H, W) float32, normalised.  BGR input saves a full-frame conversion: channels are
+        reordered on the small output instead."""
         s = self.spec
-        if rgb.ndim == 2:
-            rgb = np.repeat(rgb[..., None], 3, axis=2)
-        img = to_gray(rgb)[..., None] if s.channel_order == "GRAY" else rgb
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        if s.channel_order == "GRAY":
+            img = to_gray(img, order)[..., None]
         out_hw = resized_size(img.shape[0], img.shape[1], s.resize, s.input_size)
         x = resize_crop_chw(img, out_hw, s.input_size, s.interpolation)
-        if s.channel_order == "BGR":
+        if s.channel_order != "GRAY" and s.channel_order != order:
             x = x[::-1]
         return x * self.scale + self.shift
 

@@ -99,9 +99,11 @@ def backends_for(path: Path) -> list[tuple[str, dict, str | None]]:
 
 
 def _label(backend, options):
+    """The name a row gets before (or without) running: what the runtime's .name would say."""
     if backend == "onnxruntime":
-        p = options["providers"][0]
-        return f"onnxruntime/{ {'cpu': 'CPU', 'cuda': 'CUDA', 'tensorrt': 'Tensorrt'}[p]}ExecutionProvider"
+        from edgecv.runtimes.onnxrt import SHORT
+
+        return f"onnxruntime/{SHORT[options['providers'][0]]}"
     return f"{backend}/{options.get('device', 'gpu')}"
 
 

@@ -23,7 +23,6 @@ class PretrainedCfg:
     labels: tuple[str, ...] = ()
     # Smallest input a test may feed (None: input_size).  Lets the registry test stay fast.
     test_input_size: tuple[int, int] | None = None
-    # Parameters in millions at the default config, if known; large models skip the quick test.
     family: str = ""
 
 
@@ -110,9 +109,13 @@ def default_spec(name: str, *, num_classes: int | None = None, labels=None, mode
     channel_order = cfg.channel_order
     if kwargs.get("in_chans") == 1:
         channel_order = "GRAY"
+    elif kwargs.get("in_chans") == 3 and channel_order == "GRAY":
+        channel_order = "RGB"
     mean, std = cfg.mean, cfg.std
     if channel_order == "GRAY" and len(mean) != 1:
         mean, std = (sum(mean) / len(mean),), (sum(std) / len(std),)
+    elif channel_order != "GRAY" and len(mean) == 1:
+        mean, std = mean * 3, std * 3
     return ModelSpec(arch=name, num_classes=n, input_size=input_size, resize=resize,
                      interpolation=cfg.interpolation, mean=mean, std=std,
                      channel_order=channel_order, labels=list(labels), model_kwargs=kwargs)
