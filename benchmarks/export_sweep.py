@@ -1,5 +1,6 @@
-"""Export every registry model (torchvision classifiers and the zoo) with a dynamic batch and
-validation, at the registry's small test input size; record exporter, time and max error.
+"""`edgecv verify` (which exports with default options: dynamic batch, validation) on every registry
+model, torchvision classifiers and the zoo, at the registry's small test input size; record the
+exporter, the time, the worst relative error and whether verify passed.
 
     python benchmarks/export_sweep.py [--include-large] [--pattern 'resnet*']
 Writes benchmarks/results/export_sweep.json (one row per model).
@@ -17,7 +18,7 @@ import torch
 
 from edgecv.checkpoint import save_checkpoint
 from edgecv.errors import EdgecvError
-from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+from edgecv.verify import verify
 from edgecv.models import create_model, default_spec, get_entry, list_models
 
 warnings.filterwarnings("ignore")
@@ -39,17 +40,22 @@ def main():
         torch.manual_seed(0)
         spec = default_spec(name, num_classes=10, model_kwargs=kwargs)
         t = time.perf_counter()
+        spec.input_size = (size, size)
+        if spec.resize is not None:
+            spec.resize = int(round(size / 0.875))
         try:
             ck = save_checkpoint(tmp / "m.pt", create_model(name, num_classes=10, **kwargs).eval(), spec)
-            res = export_onnx(ck, ExportOptions(output=tmp / "m.onnx", imgsz=(size, size)))
-            row = {"model": name, "ok": bool(res.validation.ok), "exporter": res.exporter,
-                   "max_rel": res.validation.max_rel, "seconds": time.perf_counter() - t, "size": size}
+            res = verify(ck, batch_sizes=(1, 2), seeds=(0,))
+            ran = [r for r in res.rows if r.status != "skipped"]
+            row = {"model": name, "ok": bool(res), "max_rel": max(r.max_rel for r in ran),
+                   "e2e_max_rel": max((r.e2e_max_rel or 0) for r in ran), "seconds": time.perf_counter() - t,
+                   "size": size, "failures": [f"{r.runtime}: {r.reason}; {r.first_divergence}" for r in res.failed]}
         except EdgecvError as e:
             row = {"model": name, "ok": False, "error": str(e)[:300], "seconds": time.perf_counter() - t, "size": size}
         rows.append(row)
         print(json.dumps(row), flush=True)
     ok = sum(r["ok"] for r in rows)
-    print(f"{ok}/{len(rows)} exported with a dynamic batch and passed validation")
+    print(f"{ok}/{len(rows)} exported with a dynamic batch and passed verify")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "export_sweep.json").write_text(json.dumps(rows, indent=1))

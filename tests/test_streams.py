@@ -53,6 +53,16 @@ def test_lossless_video_gives_the_same_predictions_frame_by_frame(sample_onnx, f
     assert "0 dropped, 0 corrupt" in r.stderr and "end of stream" in r.stderr
 
 
+def test_image_sequence_pattern(sample_onnx, frames, tmp_path):
+    for i, f in enumerate(frames * 2):
+        cv2.imwrite(str(tmp_path / f"frame_{i:04d}.png"), f)
+    r = runner.invoke(app, ["run", str(sample_onnx), str(tmp_path / "frame_%04d.png"), "--no-show", "--json"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(ln) for ln in r.stdout.splitlines()]
+    with load(sample_onnx) as rt:
+        assert [ln["topk"] for ln in lines] == _direct(rt, frames * 2, k=5)
+
+
 def test_every_smooth_and_max_frames(sample_onnx, frames, tmp_path):
     video = tmp_path / "v.mkv"
     w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (320, 240))
