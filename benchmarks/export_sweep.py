@@ -28,10 +28,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--include-large", action="store_true")
     ap.add_argument("--pattern", default=None)
+    ap.add_argument("--from-model", default=None, help="resume: skip names sorting before this one, "
+                    "and keep the rows already in the results file")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    rows = []
+    results = Path(__file__).parent / "results" / "export_sweep.json"
+    rows = json.loads(results.read_text()) if a.from_model and results.exists() else []
+    rows = [r for r in rows if a.from_model and r["model"] < a.from_model]
     for name in list_models(a.pattern):
+        if a.from_model and name < a.from_model:
+            continue
         entry = get_entry(name)
         if "large" in entry.tags and not a.include_large:
             continue

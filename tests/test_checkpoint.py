@@ -107,3 +107,15 @@ def test_save_refuses_a_spec_that_cannot_rebuild_the_model(tmp_path):
     with pytest.raises(EdgecvError, match="model_kwargs"):
         save_checkpoint(tmp_path / "x.pt", m, default_spec("odconv_resnet18", num_classes=3))
     assert not list(tmp_path.iterdir())
+
+
+def test_modules_that_version_their_state_dict_round_trip(tmp_path):
+    """torchvision's MNASNet raises on load without state_dict metadata (found by the verify sweep)."""
+    m = create_model("mnasnet0_5", num_classes=3).eval()
+    lm = load_model(save_checkpoint(tmp_path / "m.pt", m, default_spec("mnasnet0_5", num_classes=3)))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), lm.model(x))
+    plain = dict(m.state_dict())  # what many training scripts end up saving
+    torch.save({"model": plain}, tmp_path / "plain.pth")
+    assert load_model(tmp_path / "plain.pth", arch="mnasnet0_5", num_classes=3).kind == "state_dict"

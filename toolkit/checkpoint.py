@@ -15,6 +15,7 @@ import hashlib
 import os
 import pickle
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,10 +59,28 @@ def save_checkpoint(path, model: nn.Module, spec: ModelSpec, meta: dict | None =
         "format": FORMAT, "format_version": FORMAT_VERSION, "arch": spec.arch,
         "model_kwargs": dict(spec.model_kwargs), "num_classes": spec.num_classes,
         "labels": list(spec.labels), "spec": spec.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": _portable_state_dict(model),
         "meta": {"edgecv_version": __version__, **(meta or {})},
     }
     return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+def _portable_state_dict(model: nn.Module) -> OrderedDict:
+    """CPU tensors, keeping ``_metadata`` (module versions: torchvision's MNASNet refuses to load
+    without it)."""
+    sd = model.state_dict()
+    out = OrderedDict((k, v.detach().cpu()) for k, v in sd.items())
+    out._metadata = getattr(sd, "_metadata", None)
+    return out
+
+
+def _with_metadata(sd: dict, model: nn.Module) -> dict:
+    """A state_dict that lost its ``_metadata`` (rebuilt dicts, stripped prefixes) gets the
+    current module versions of the model it is loaded into."""
+    if getattr(sd, "_metadata", None) is None:
+        sd = OrderedDict(sd)
+        sd._metadata = getattr(model.state_dict(), "_metadata", None)
+    return sd
 
 
 def _check_rebuilds(model: nn.Module, spec: ModelSpec) -> None:
@@ -183,7 +202,7 @@ def build_from_state_dict(sd: dict, arch: str, num_classes: int | None, model_kw
     n = num_classes or (spec.num_classes if spec else None) or _infer_num_classes(sd)
     model = create_model(arch, num_classes=n, **(model_kwargs or {}))
     check_state_dict(model, sd, arch)
-    model.load_state_dict(sd)
+    model.load_state_dict(_with_metadata(sd, model))
     model.eval()
     spec = spec or default_spec(arch, num_classes=n, model_kwargs=model_kwargs)
     return model, spec
