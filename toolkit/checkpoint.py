@@ -87,9 +87,15 @@ def _check_rebuilds(model: nn.Module, spec: ModelSpec) -> None:
     """The checkpoint must load again: arch + model_kwargs must rebuild this state_dict (meta device)."""
     from edgecv.models import create_model
 
+    def build():
+        return create_model(spec.arch, num_classes=spec.num_classes, **spec.model_kwargs)
+
     try:
-        with torch.device("meta"):
-            fresh = create_model(spec.arch, num_classes=spec.num_classes, **spec.model_kwargs)
+        try:
+            with torch.device("meta"):  # no memory, no init cost
+                fresh = build()
+        except (NotImplementedError, RuntimeError):  # builders that copy data at init (RegNet)
+            fresh = build()
     except EdgecvError:
         raise
     except Exception as e:  # noqa: BLE001
