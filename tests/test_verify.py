@@ -132,4 +132,6 @@ def test_per_layer_blames_the_conv_not_a_reused_relu(tmp_path):
     onnx.save(m, tmp_path / "bad.onnx")
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
     d = first_divergence(tmp_path / "bad.onnx", model, x)
-    assert d is not None and d.module == "layer3.1.conv2", d.describe()
+    assert d is not None, "no divergence found"
+    # the exporter folds bn2 into conv2: the fused node carries one of the two scopes
+    assert d.module == "layer3.1.conv2" or (d.module == "layer3.1.bn2" and "layer3.1.conv2" in d.fused), d.describe()

@@ -28,12 +28,14 @@ class Divergence:
     max_rel: float
     op_types: list[str] = field(default_factory=list)
     compared: int = 0  # modules compared up to and including this one
+    fused: list[str] = field(default_factory=list)  # earlier modules with no ONNX output of their own
     note: str = ""
 
     def describe(self) -> str:
         ops = ", ".join(self.op_types[:6])
+        fused = f"; includes {', '.join(self.fused)} (fused into it by the exporter)" if self.fused else ""
         return (f"{self.module} ({self.module_type}; ONNX ops {ops}): max abs {self.max_abs:.3g}, "
-                f"max rel {self.max_rel:.3g}" + (f"; {self.note}" if self.note else ""))
+                f"max rel {self.max_rel:.3g}{fused}" + (f"; {self.note}" if self.note else ""))
 
 
 def node_module(node: onnx.NodeProto) -> str | None:
@@ -125,8 +127,11 @@ def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: flo
     proto = onnx.load(str(onnx_path))
     outputs = module_outputs(proto)
     xt = torch.from_numpy(x)
-    order = [(n, t) for n, t in execution_order(model, xt) if n in outputs]
+    full = execution_order(model, xt)
+    order = [(n, t) for n, t in full if n in outputs]
+    position = {n: i for i, (n, _) in enumerate(full)}
     compared = 0
+    previous = -1  # position (in ``full``) of the last module compared
     so = ort.SessionOptions()
     so.log_severity_level = 3
     for start in range(0, len(order), chunk):
@@ -153,6 +158,11 @@ def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: flo
             err = float(np.abs(a - b.astype(np.float32)).max(initial=0.0))
             scale = float(np.abs(a).max(initial=0.0)) or 1.0
             if err > atol + rtol * scale:
-                return Divergence(n, t, err, err / scale, outputs[n][1], compared)
+                # leaf modules between the last match and this one left no ONNX output (e.g. a Conv
+                # whose BatchNorm was folded into it): the divergence may sit in any of them
+                fused = [m for m, _ in full[previous + 1:position[n]]
+                         if m not in outputs and not any(k.startswith(m + ".") for k, _ in full)]
+                return Divergence(n, t, err, err / scale, outputs[n][1], compared, fused)
+            previous = position[n]
         del probe, sess, values, ref
     return None
