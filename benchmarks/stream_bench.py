@@ -10,9 +10,12 @@ Writes benchmarks/results/stream_bench.json.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the edgecv CLI sets it
+
+import argparse  # noqa: E402
+import json  # noqa: E402
 import sys
 import tempfile
 import time
