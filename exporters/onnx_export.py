@@ -11,6 +11,7 @@ says which one produced the file and why.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import time
@@ -116,16 +117,11 @@ def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str
     for which in order:
         torch._dynamo.reset()  # a second export in one process can silently come out static
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), contextlib.ExitStack() as stack:
                 warnings.simplefilter("ignore")
-                ctxs = [ctx() for _, ctx in TRACE_CONTEXTS]
-                for c in ctxs:
-                    c.__enter__()
-                try:
-                    proto = _export_one(model, example, dynamic, opset, which)
-                finally:
-                    for c in reversed(ctxs):
-                        c.__exit__(None, None, None)
+                for _, ctx in TRACE_CONTEXTS:
+                    stack.enter_context(ctx())
+                proto = _export_one(model, example, dynamic, opset, which)
             note = "dynamo exporter (default)" if which == "dynamo" else \
                 f"TorchScript exporter (dynamo failed: {errors[0]})" if errors else "TorchScript exporter (asked for)"
             return proto, which, note
