@@ -169,12 +169,72 @@ def _reference_e2e(ref: _Reference, images: list[Path]):
     return ref(torch.stack(xs).numpy().astype(np.float32))
 
 
+def _random_checks(row: Row, rt, path: Path, inputs, expected, atol, rtol, min_top1):
+    """Random batches against the reference; fills ``row``; returns the worst input (or None)."""
+    worst, worst_x = None, None
+    for name, x in inputs:
+        try:
+            got = rt.infer(x)
+        except EdgecvError as e:
+            row.status, row.reason = "fail", f"{name}: {e.message}"
+            row.first_divergence = "input: " + e.message.split(": ", 1)[-1]
+            break
+        except Exception as e:  # noqa: BLE001 - a backend failing mid-graph
+            row.status = "fail"
+            row.reason = f"{name}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            row.first_divergence = _failing_module(e, path) or None
+            break
+        scale = float(np.abs(expected[name]).max()) or 1.0
+        c = compare_logits(expected[name], got, tol=atol + rtol * scale)
+        if worst is None or c.max_rel > worst.max_rel:
+            worst, worst_x = c, x
+        if not c.ok(atol, rtol, scale) or c.top1 < min_top1 and c.top1_disagree_beyond_tol:
+            row.status = "fail"
+            row.reason = row.reason or f"{name}: max abs {c.max_abs:.3g} > {atol} + {rtol} x {scale:.3g}"
+    if worst is not None:
+        row.max_abs, row.max_rel, row.rel_l2 = worst.max_abs, worst.max_rel, worst.rel_l2
+        row.cosine, row.top1, row.top5 = worst.cosine, worst.top1, worst.top5
+    return worst_x
+
+
+def _deploy_inputs(spec: ModelSpec, images: list[Path]):
+    """Each image through the deploy side's own decoding and preprocessing (unreadables skipped)."""
+    from edgecv.images import ImageError, read_image
+    from edgecv.preprocess import Preprocessor
+
+    pre = Preprocessor(spec)
+    ok_idx, xs = [], []
+    for i, p in enumerate(images):
+        try:
+            xs.append(pre(read_image(p)))
+            ok_idx.append(i)
+        except ImageError:
+            continue
+    return np.asarray(ok_idx, dtype=np.int64), np.stack(xs)
+
+
+def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, min_top1):
+    """Real images end to end: candidate (deploy pipeline) vs reference (training pipeline)."""
+    ok_idx, xs = deployed
+    got = np.concatenate([rt.infer(xs[i:i + 8]) for i in range(0, len(xs), 8)])
+    c = compare_logits(e2e_ref[ok_idx], got, tol=0.0)
+    row.e2e_max_rel, row.e2e_top1 = c.max_rel, c.top1
+    if (truth >= 0).any():
+        t_ok = truth[ok_idx]
+        row.accuracy = float((got.argmax(1) == t_ok)[t_ok >= 0].mean())
+        row.reference_accuracy = float((e2e_ref.argmax(1) == truth)[truth >= 0].mean())
+    if c.max_rel > E2E_MAX_REL or c.top1 < min_top1:
+        row.status = "fail"
+        row.reason = row.reason or f"real images end to end: max rel {c.max_rel:.3g}, top-1 agreement {c.top1:.0%}"
+        mismatch = spec_mismatch(spec, rt.spec)
+        if mismatch and row.first_divergence is None:
+            row.first_divergence = mismatch
+
+
 def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), seeds=(0, 1),
            arch=None, num_classes=None, unsafe_load=False, atol=None, rtol=None, reference="fp32",
            per_layer=False, backends=None, progress=None) -> VerifyResult:
     from edgecv.checkpoint import load_model
-    from edgecv.images import ImageError, read_image
-    from edgecv.preprocess import Preprocessor
     from edgecv.runtimes import load
 
     loaded = load_model(checkpoint, arch=arch, num_classes=num_classes, unsafe=unsafe_load)
@@ -199,7 +259,6 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
     e2e_ref = _reference_e2e(ref, images) if images else None
     # labelled images: those in a folder named after a class (ImageFolder layout)
     truth = np.array([spec.labels.index(p.parent.name) if p.parent.name in spec.labels else -1 for p in images])
-    labelled = bool(images) and bool((truth >= 0).any())
     result = VerifyResult(str(checkpoint), inputs={"random": [n for n, _ in rng_inputs], "images": len(images),
                                                    "labelled": int((truth >= 0).sum()), "reference": reference})
     try:
@@ -207,6 +266,7 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
             precision = precision_of(f)
             d_atol, d_rtol, min_top1 = TOLERANCES[precision]
             a_tol, r_tol = atol if atol is not None else d_atol, rtol if rtol is not None else d_rtol
+            deployed = None  # (indices that decoded, preprocessed batch) with this candidate's spec
             for backend, options, skip in backends_for(f):
                 label = _label(backend, options)
                 if backends and backend not in backends and label not in backends:
@@ -219,52 +279,11 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
                     progress(f"{f.name} on {label}")
                 with load(f, backend, **options) as rt:
                     row.runtime = rt.name
-                    worst, worst_x = None, None
-                    for name, x in rng_inputs:
-                        try:
-                            got = rt.infer(x)
-                        except EdgecvError as e:
-                            row.status, row.reason = "fail", f"{name}: {e.message}"
-                            row.first_divergence = "input: " + e.message.split(": ", 1)[-1]
-                            break
-                        except Exception as e:  # noqa: BLE001 - a backend failing mid-graph
-                            row.status = "fail"
-                            row.reason = f"{name}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
-                            row.first_divergence = _failing_module(e, f) or None
-                            break
-                        c = compare_logits(expected[name], got, tol=a_tol + r_tol * float(np.abs(expected[name]).max()))
-                        if worst is None or c.max_rel > worst.max_rel:
-                            worst, worst_x = c, x
-                        scale = float(np.abs(expected[name]).max()) or 1.0
-                        if not c.ok(a_tol, r_tol, scale) or c.top1 < min_top1 and c.top1_disagree_beyond_tol:
-                            row.status = "fail"
-                            row.reason = row.reason or f"{name}: max abs {c.max_abs:.3g} > {a_tol} + {r_tol} x {scale:.3g}"
-                    if worst is not None:
-                        row.max_abs, row.max_rel, row.rel_l2 = worst.max_abs, worst.max_rel, worst.rel_l2
-                        row.cosine, row.top1, row.top5 = worst.cosine, worst.top1, worst.top5
+                    worst_x = _random_checks(row, rt, f, rng_inputs, expected, a_tol, r_tol, min_top1)
                     if images and row.first_divergence is None:
-                        pre = Preprocessor(rt.spec)
-                        ok_idx, xs = [], []
-                        for i, p in enumerate(images):
-                            try:
-                                xs.append(pre(read_image(p)))
-                                ok_idx.append(i)
-                            except ImageError:
-                                continue
-                        got = np.concatenate([rt.infer(np.stack(xs[i:i + 8])) for i in range(0, len(xs), 8)])
-                        c = compare_logits(e2e_ref[ok_idx], got, tol=0.0)
-                        row.e2e_max_rel, row.e2e_top1 = c.max_rel, c.top1
-                        if labelled:
-                            t_ok = truth[ok_idx]
-                            row.accuracy = float((got.argmax(1) == t_ok)[t_ok >= 0].mean())
-                            row.reference_accuracy = float((e2e_ref.argmax(1) == truth)[truth >= 0].mean())
-                        if c.max_rel > E2E_MAX_REL or c.top1 < min_top1:
-                            row.status = "fail"
-                            row.reason = row.reason or (f"real images end to end: max rel {c.max_rel:.3g}, "
-                                                        f"top-1 agreement {c.top1:.0%}")
-                            mismatch = spec_mismatch(spec, rt.spec)
-                            if mismatch and row.first_divergence is None:
-                                row.first_divergence = mismatch
+                        if deployed is None:  # the same for every backend of this candidate
+                            deployed = _deploy_inputs(rt.spec, images)
+                        _image_checks(row, rt, spec, deployed, e2e_ref, truth, min_top1)
                     if (per_layer or row.status == "fail") and row.first_divergence is None \
                             and f.suffix.lower() == ".onnx" and worst_x is not None:
                         from edgecv.layerwise import first_divergence

@@ -113,17 +113,11 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-class _NoProgress:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _progress(total: int):
+    import contextlib
+
     if total < 2 or not err.is_terminal:
-        return _NoProgress()
+        return contextlib.nullcontext()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
