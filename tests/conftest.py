@@ -7,7 +7,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 SAMPLE_MODEL = SAMPLES / "digits_fusion_cnn.pt"
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# One pytest-xdist worker per core, each with one intra-op thread: two workers with two threads
+# each oversubscribe a 2-core machine (measured: twice the CPU time, slower than one process).
+os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
 
 
 def has_cuda() -> bool:

@@ -25,3 +25,18 @@ def ort_run(proto, x: np.ndarray) -> np.ndarray:
 def rel_err(ref, got) -> float:
     ref = np.asarray(ref, dtype=np.float64)
     return float(np.abs(ref - got).max() / (np.abs(ref).max() or 1.0))
+
+
+def assert_same_topk(got: list[list[dict]], expected: list[list[dict]], prob_tol: float = 1e-4):
+    """Per image: the same classes in the same order, probabilities within ``prob_tol`` (the two
+    sides may reach them through different float kernels, e.g. a BGR frame against its RGB copy).
+    Two classes whose probabilities tie within the tolerance may swap places."""
+    assert len(got) == len(expected)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        assert len(g) == len(e), (i, g, e)
+        want = {x["index"]: x for x in e}
+        for a, b in zip(g, e):
+            assert abs(a["prob"] - b["prob"]) <= prob_tol, (i, g, e)
+            same_or_tie = a["index"] == b["index"] or (
+                a["index"] in want and abs(want[a["index"]]["prob"] - b["prob"]) <= 2 * prob_tol)
+            assert same_or_tie and a["label"] == want[a["index"]]["label"], (i, g, e)

@@ -50,13 +50,23 @@ def test_gray_and_bgr_specs():
 
 
 def test_bgr_input_equals_rgb_input():
-    photo = _photos()[1]
-    bgr = np.ascontiguousarray(photo[..., ::-1])
-    for order in ("RGB", "BGR", "GRAY"):
-        mean, std = ((0.5,), (0.25,)) if order == "GRAY" else ((0.4, 0.45, 0.5), (0.2, 0.21, 0.22))
-        pre = Preprocessor(ModelSpec(arch="t", num_classes=2, input_size=(64, 64), resize=72,
-                                     channel_order=order, mean=mean, std=std))
-        assert np.array_equal(pre(photo), pre(bgr, "BGR"))
+    """A BGR frame (as OpenCV decodes it) gives what the same frame as RGB gives.  The two inputs
+    take different float32 BLAS paths (the channels sit at other rows of the resize MatMul), so
+    the promise is the documented one: a rounding step may differ by one grey level on rare pixels,
+    never more, and the channels are never swapped (a swap moves thousands of pixels by tens of
+    levels)."""
+    for photo in _photos()[:4]:
+        bgr = np.ascontiguousarray(photo[..., ::-1])
+        for order in ("RGB", "BGR", "GRAY"):
+            mean, std = ((0.5,), (0.25,)) if order == "GRAY" else ((0.4, 0.45, 0.5), (0.2, 0.21, 0.22))
+            pre = Preprocessor(ModelSpec(arch="t", num_classes=2, input_size=(64, 64), resize=72,
+                                         channel_order=order, mean=mean, std=std))
+            a, b = pre(photo), pre(bgr, "BGR")
+            assert a.shape == b.shape
+            grey_level = 1 / 255 / np.asarray(std, np.float32).reshape(-1, 1, 1)
+            levels = np.abs(a - b) / grey_level  # difference in grey levels, per channel
+            assert levels.max() <= 1.001, (order, levels.max())
+            assert (levels > 0.5).mean() <= 1e-3, (order, (levels > 0.5).mean())
 
 
 def test_upscaling_tiny_digits_and_images_smaller_than_the_crop():

@@ -17,6 +17,7 @@ from edgecv.classify import softmax, topk_entries
 from edgecv.live import StreamOptions, run_stream
 from edgecv.preprocess import Preprocessor
 from edgecv.runtimes import load
+from helpers import assert_same_topk
 from mjpeg_server import MJPEGServer
 
 runner = CliRunner()
@@ -49,7 +50,7 @@ def test_lossless_video_gives_the_same_predictions_frame_by_frame(sample_onnx, f
     assert set(lines[0]) == {"source", "frame", "time", "topk", "latency_ms"}
     with load(sample_onnx) as rt:
         expected = _direct(rt, seq)
-    assert [ln["topk"] for ln in lines] == expected
+    assert_same_topk([ln["topk"] for ln in lines], expected)
     assert "0 dropped, 0 corrupt" in r.stderr and "end of stream" in r.stderr
 
 
@@ -60,7 +61,7 @@ def test_image_sequence_pattern(sample_onnx, frames, tmp_path):
     assert r.exit_code == 0, r.output
     lines = [json.loads(ln) for ln in r.stdout.splitlines()]
     with load(sample_onnx) as rt:
-        assert [ln["topk"] for ln in lines] == _direct(rt, frames * 2, k=5)
+        assert_same_topk([ln["topk"] for ln in lines], _direct(rt, frames * 2, k=5))
 
 
 def test_every_smooth_and_max_frames(sample_onnx, frames, tmp_path):
@@ -79,13 +80,10 @@ def test_mjpeg_stream_with_disconnect_reconnects_then_exits_cleanly(sample_onnx,
     rec = tmp_path / "rec.mkv"
     with MJPEGServer(frames * 10, fps=40, disconnect_after=25) as srv:
         with load(sample_onnx) as rt:
-            t = time.perf_counter()
             s = run_stream(rt, Source(srv.url, reconnect=1.0), StreamOptions(show=False, record=rec),
                            out=open(os.devnull, "w"))
-            took = time.perf_counter() - t
     d = s.to_dict()
     assert 0 < d["frames"] <= 25 and d["lost"] and d["exit"] == "source lost"
-    assert took < 10
     cap = cv2.VideoCapture(str(rec))  # the recording so far stays playable
     n = 0
     while cap.read()[0]:
@@ -97,7 +95,12 @@ def test_live_source_hands_over_the_newest_frame_and_counts_drops(frames):
     with MJPEGServer(frames * 50, fps=200) as srv:
         src = Source(srv.url, reconnect=0.2)
         first = src.read(timeout=5)
-        time.sleep(0.3)  # a slow consumer
+        dropped_at_first = src.dropped
+        # a slow consumer: come back only once the capture thread has replaced >10 frames (polled,
+        # not slept, so a loaded machine changes how long this takes, never the outcome)
+        deadline = time.monotonic() + 60
+        while src.dropped - dropped_at_first <= 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
         newest = src.read(timeout=5)
         src.close()
     assert first is not None and newest is not None

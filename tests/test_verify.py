@@ -1,6 +1,7 @@
 """verify must pass good exports and catch real faults, naming the right first layer."""
 import io
 import json
+import re
 
 import numpy as np
 import onnx
@@ -106,6 +107,21 @@ def test_per_layer_on_a_passing_model_and_cli_report(sample_model, sample_onnx, 
     assert "# edgecv verify: PASS" in (tmp_path / "r.md").read_text()
     r = runner.invoke(app, ["verify", str(tmp_path / "missing.pt")])
     assert r.exit_code == 2
+
+
+def test_table_stays_readable_in_a_pipe_and_counts_skips(sample_model, sample_onnx, monkeypatch):
+    """Piped output (CliRunner is not a terminal, like `make demo | tee log`) keeps whole cells, and
+    the summary counts passed, failed and skipped rows separately."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    r = CliRunner().invoke(app, ["verify", str(sample_model), str(sample_onnx), "--batch-sizes", "1", "--seeds", "0"])
+    assert r.exit_code == 0, r.output
+    header = next((ln for ln in r.stdout.splitlines() if "candidate" in ln), None)
+    assert header, r.stdout
+    for column in ("runtime", "status", "max abs", "cosine", "e2e rel"):
+        assert column in header, header
+    assert any("CPUExecutionProvider" in ln and "pass" in ln for ln in r.stdout.splitlines()), r.stdout
+    m = re.search(r"PASS (\d+) passed, 0 failed, (\d+) skipped", r.stderr)
+    assert m and int(m[1]) >= 1 and int(m[1]) + int(m[2]) == 3, r.stderr  # CPU, CUDA, TensorRT providers
 
 
 @pytest.mark.parametrize("name", ["simple_cnn", "fusion_cnn", "msff", "odconv_msff_net", "resnet18"])

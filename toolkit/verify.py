@@ -51,6 +51,10 @@ class VerifyResult:
         ran = [r for r in self.rows if r.status != "skipped"]
         return bool(ran) and all(r.status == "pass" for r in ran)
 
+    def counts(self) -> dict[str, int]:
+        """Rows by status: {"pass": n, "fail": n, "skipped": n}."""
+        return {k: sum(r.status == k for r in self.rows) for k in ("pass", "fail", "skipped")}
+
     @property
     def failed(self) -> list[Row]:
         return [r for r in self.rows if r.status == "fail"]

@@ -2,16 +2,40 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from edgecv.errors import EdgecvError
 
-out = Console()  # results
-err = Console(stderr=True, soft_wrap=True)  # progress, warnings, summaries
+# Outside a terminal (a pipe, a file, a CI log) rich would assume 80 columns and squeeze tables
+# into 5-character cells; there nothing is gained by wrapping, so tables get their natural width.
+# Decided at each print (the stream may be swapped after import); an explicit COLUMNS still wins.
+PIPE_WIDTH = 400
+
+
+class _Console(Console):
+    @property
+    def size(self):
+        size = super().size
+        if self._width is None and "COLUMNS" not in os.environ and not self.is_terminal:
+            return ConsoleDimensions(PIPE_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size):
+        Console.size.fset(self, new_size)
+
+
+def console(stderr: bool = False, **kwargs) -> Console:
+    return _Console(stderr=stderr, **kwargs)
+
+
+out = console()  # results
+err = console(stderr=True, soft_wrap=True)  # progress, warnings, summaries
 
 
 def cli_errors(fn):

@@ -65,7 +65,8 @@ def verify_cmd(
             if r.first_divergence:
                 out.print(f"[bold]{r.candidate} on {r.runtime}[/]: first divergence at {r.first_divergence}",
                           highlight=False)
-    err.print(("[green]PASS[/]" if res else "[red]FAIL[/]") + f" {len(res.rows)} rows, {len(res.failed)} failed",
-              highlight=False)
+    n = res.counts()
+    err.print(("[green]PASS[/]" if res else "[red]FAIL[/]")
+              + f" {n['pass']} passed, {n['fail']} failed, {n['skipped']} skipped", highlight=False)
     if not res:
         raise typer.Exit(1)
