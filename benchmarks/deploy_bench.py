@@ -48,9 +48,9 @@ def preprocessing() -> dict:
     import skimage.data
     from PIL import Image
 
-    from edgecv.preprocess import Preprocessor
+    from edgecv.runtimes.pipeline.preprocess import Preprocessor
     from edgecv.spec import ModelSpec
-    from edgecv.transforms import eval_transform
+    from edgecv.training.transforms import eval_transform
 
     spec = ModelSpec(arch="x", num_classes=2)
     pre, tf = Preprocessor(spec), eval_transform(spec)
@@ -92,8 +92,8 @@ def preprocessing() -> dict:
 
 
 def folder_throughput(model: Path, images: list[Path], batch: int) -> dict:
-    from edgecv.bench import time_batches
-    from edgecv.classify import classify_paths
+    from edgecv.runtimes.bench import time_batches
+    from edgecv.runtimes.pipeline.classify import classify_paths
     from edgecv.runtimes import load
 
     with load(model) as rt:
@@ -110,7 +110,7 @@ def folder_throughput(model: Path, images: list[Path], batch: int) -> dict:
 def main():
     import torch
 
-    from edgecv.checkpoint import save_checkpoint
+    from edgecv.loaders.checkpoint import save_checkpoint
     from edgecv.exporters.onnx_export import ExportOptions, export_onnx
     from edgecv.models import create_model, default_spec
 

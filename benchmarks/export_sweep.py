@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from edgecv.checkpoint import save_checkpoint
+from edgecv.loaders.checkpoint import save_checkpoint
 from edgecv.errors import EdgecvError
 from edgecv.verify import verify
 from edgecv.models import create_model, default_spec, get_entry, list_models

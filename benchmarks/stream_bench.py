@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from edgecv.bench import time_batches  # noqa: E402
-from edgecv.capture import Source  # noqa: E402
-from edgecv.live import StreamOptions, run_stream  # noqa: E402
+from edgecv.runtimes.bench import time_batches  # noqa: E402
+from edgecv.runtimes.streams.capture import Source  # noqa: E402
+from edgecv.runtimes.streams.loop import StreamOptions, run_stream  # noqa: E402
 from edgecv.runtimes import load  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def main():
     a = ap.parse_args()
     import torch
 
-    from edgecv.checkpoint import save_checkpoint
+    from edgecv.loaders.checkpoint import save_checkpoint
     from edgecv.exporters.onnx_export import ExportOptions, export_onnx
     from edgecv.models import create_model, default_spec
 

@@ -15,9 +15,9 @@ import numpy as np
 import onnx
 import torch
 
-from edgecv.checkpoint import save_checkpoint
+from edgecv.loaders.checkpoint import save_checkpoint
 from edgecv.exporters.onnx_export import ExportOptions, export_onnx
-from edgecv.layerwise import first_divergence
+from edgecv.verify.layerwise import first_divergence
 from edgecv.models import create_model, default_spec
 from edgecv.verify import verify
 

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from edgecv.errors import CheckFailed, EdgecvError
+from edgecv.log import warn
+from edgecv.parity import Comparison, Tolerance
 from edgecv.spec import METADATA_KEY, ModelSpec
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -50,16 +52,27 @@ class ExportOptions:
 
 @dataclass
 class Validation:
-    rows: list[dict] = field(default_factory=list)
-    ok: bool = True
+    """The exported file against the torch model, one ``Comparison`` per input set."""
+
+    rows: list[tuple[str, Comparison]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be checked, said out loud
+
+    @property
+    def ok(self) -> bool:
+        return all(bool(c) for _, c in self.rows)
 
     @property
     def max_abs(self) -> float:
-        return max((r["max_abs"] for r in self.rows), default=0.0)
+        return max((c.max_abs for _, c in self.rows), default=0.0)
 
     @property
     def max_rel(self) -> float:
-        return max((r["max_rel"] for r in self.rows), default=0.0)
+        return max((c.max_rel for _, c in self.rows), default=0.0)
+
+    def to_dict(self) -> dict:
+        return {"max_abs": self.max_abs, "max_rel": self.max_rel, "notes": self.notes,
+                "rows": [{"input": name, "max_abs": c.max_abs, "max_rel": c.max_rel, "top1": c.top1, "ok": bool(c)}
+                         for name, c in self.rows]}
 
 
 @dataclass
@@ -168,45 +181,39 @@ def _check_input_shape(proto, spec: ModelSpec, dynamic: bool, batch):
                           "report this model; try --batch N or another --opset")
 
 
-def _validation_inputs(spec: ModelSpec, batches: list[int]) -> list[tuple[str, np.ndarray]]:
+def _validation_inputs(spec: ModelSpec, batches: list[int], notes: list[str]) -> list[tuple[str, np.ndarray]]:
     from edgecv.assets import sample_photos
 
     rng = np.random.default_rng(0)
     c, (h, w) = spec.channels, spec.input_size
     cases = [(f"random b={b}", rng.standard_normal((b, c, h, w)).astype(np.float32)) for b in batches]
     photos = sample_photos()
-    if photos:
-        from PIL import Image
+    if not photos:
+        notes.append("no real photos to validate on (edgecv installed without samples/): random inputs only")
+        warn(notes[-1] + "; run `edgecv verify --images DIR` for real images")
+        return cases
+    from PIL import Image
 
-        from edgecv.transforms import eval_transform
+    from edgecv.training.transforms import eval_transform
 
-        tf = eval_transform(spec)
-        x = torch.stack([tf(Image.open(p)) for p in photos]).numpy()
-        b = batches[-1]
-        x = np.resize(x, (b, *x.shape[1:])) if len(x) != b and batches == [b] else x
-        cases.append((f"photos b={len(x)}", x.astype(np.float32)))
+    tf = eval_transform(spec)
+    x = torch.stack([tf(Image.open(p)) for p in photos]).numpy()
+    b = batches[-1]
+    x = np.resize(x, (b, *x.shape[1:])) if len(x) != b and batches == [b] else x
+    cases.append((f"photos b={len(x)}", x.astype(np.float32)))
     return cases
 
 
-def validate_onnx(path, model, spec: ModelSpec, batches: list[int], atol: float, rtol: float) -> Validation:
-    import onnxruntime as ort
+def validate_onnx(path, model, spec: ModelSpec, batches: list[int], tol: Tolerance) -> Validation:
+    """Run the file through ``edgecv.runtimes`` (ONNX Runtime, CPU) against the torch reference."""
+    from edgecv.loaders.reference import TorchReference
+    from edgecv.runtimes import load
 
-    from edgecv.parity import compare_logits
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    ref = TorchReference(model)
     val = Validation()
-    for name, x in _validation_inputs(spec, batches):
-        with torch.inference_mode():
-            ref = model(torch.from_numpy(x)).float().numpy()
-        got = sess.run(None, {INPUT_NAME: x})[0]
-        scale = float(np.abs(ref).max()) or 1.0
-        cmp = compare_logits(ref, got, tol=atol + rtol * scale)
-        ok = cmp.ok(atol, rtol, scale)
-        val.rows.append({"input": name, "max_abs": cmp.max_abs, "max_rel": cmp.max_rel,
-                         "top1": cmp.top1, "ok": ok})
-        val.ok &= ok
+    with load(path, "onnxruntime", providers=["cpu"]) as rt:
+        for name, x in _validation_inputs(spec, batches, val.notes):
+            val.rows.append((name, tol(ref(x), rt.infer(x))))
     return val
 
 
@@ -215,7 +222,8 @@ def export_onnx(checkpoint, options: ExportOptions,
     import onnx
 
     from edgecv import __version__
-    from edgecv.checkpoint import atomic_write, load_model
+    from edgecv.fileio import atomic_write
+    from edgecv.loaders.checkpoint import load_model
     from edgecv.exporters.passes import PassOptions, apply_module_passes
     from edgecv.exporters.scan_conv import expand_scan_nodes
 
@@ -292,14 +300,16 @@ def export_onnx(checkpoint, options: ExportOptions,
         if options.validate:
             t_v = time.perf_counter()
             batches = [1, 3] if dynamic else [options.batch]
-            validation = validate_onnx(tmp, reference, spec, batches, options.atol, options.rtol)
-            stage("validate", t_v, f"max abs {validation.max_abs:.2e}, max rel {validation.max_rel:.2e}")
+            tol = Tolerance(options.atol, options.rtol)
+            validation = validate_onnx(tmp, reference, spec, batches, tol)
+            stage("validate", t_v, f"max abs {validation.max_abs:.2e}, max rel {validation.max_rel:.2e}"
+                  + "".join(f"; {n}" for n in validation.notes))
             if not validation.ok:
-                worst = max(validation.rows, key=lambda r: r["max_abs"])
+                name, worst = max(validation.rows, key=lambda r: r[1].max_abs)
                 raise CheckFailed(
-                    f"validation failed: {worst['input']} max abs error {worst['max_abs']:.3g} "
+                    f"validation failed: {name} max abs error {worst.max_abs:.3g} "
                     f"(tolerance atol {options.atol} + rtol {options.rtol} x |logits|), "
-                    f"top-1 agreement {worst['top1']:.0%}; {out} was not written",
+                    f"top-1 agreement {worst.top1:.0%}; {out} was not written",
                     "run `edgecv verify --per-layer` to find the first diverging layer")
 
     t = time.perf_counter()

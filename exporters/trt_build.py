@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecv.errors import EdgecvError
+from edgecv.errors import EdgecvError, RuntimeFailure
 from edgecv.fileio import atomic_write
 
 
-def _trt():
+def require_tensorrt():
+    """The tensorrt module; a one-line error where TensorRT cannot build here."""
     try:
         import tensorrt as trt
     except Exception:  # noqa: BLE001
@@ -26,9 +27,9 @@ def _trt():
 
 
 def _calibrator(trt, spec, images: list[Path], batch: int, cache: Path):
-    from edgecv.images import read_image
-    from edgecv.preprocess import Preprocessor
-    from edgecv.runtimes.trt import _check, _cudart
+    from edgecv.runtimes.pipeline.images import read_image
+    from edgecv.runtimes.pipeline.preprocess import Preprocessor
+    from edgecv.runtimes.backends.trt import _check, _cudart
 
     base = getattr(trt, "IInt8EntropyCalibrator2", None)
     if base is None:
@@ -67,10 +68,10 @@ def _calibrator(trt, spec, images: list[Path], batch: int, cache: Path):
 
 def build_engine(onnx_path, out=None, *, fp16: bool = False, int8: bool = False, calib_images=(),
                  opt_batch: int = 8, max_batch: int = 32, workspace_gib: float = 2.0) -> Path:
-    from edgecv.runtimes.onnx_meta import read_spec
-    from edgecv.runtimes.trt import write_sidecar
+    from edgecv.runtimes.backends.onnx_meta import read_spec
+    from edgecv.runtimes.backends.trt import write_sidecar
 
-    trt = _trt()
+    trt = require_tensorrt()
     onnx_path = Path(onnx_path)
     out = Path(out) if out else onnx_path.with_suffix(".engine")
     spec = read_spec(onnx_path)
@@ -102,7 +103,7 @@ def build_engine(onnx_path, out=None, *, fp16: bool = False, int8: bool = False,
                                              out.with_suffix(".calib"))
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise EdgecvError(f"TensorRT could not build an engine from {onnx_path.name}", "see the log above")
+        raise RuntimeFailure(f"TensorRT could not build an engine from {onnx_path.name}", "see the log above")
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(bytes(serialized)))
     spec.extra = {**spec.extra, "tensorrt": {"version": trt.__version__, "fp16": fp16, "int8": int8}}
     write_sidecar(out, spec)

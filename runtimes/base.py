@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecv.errors import EdgecvError
+from edgecv.errors import EdgecvError, RuntimeFailure
 from edgecv.spec import ModelSpec
 
 
@@ -79,11 +79,18 @@ class Runtime:
                                   f"the model's {want} (shape {tuple(inp.shape)})")
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) float32 -> (N, classes) logits, after checking dtype, rank, channels, size."""
+        """(N, C, H, W) float32 -> (N, classes) logits, after checking dtype, rank, channels, size.
+        Bad input raises ``EdgecvError``; the backend failing raises ``RuntimeFailure``."""
         if not self.active:
             raise EdgecvError(f"{self.name}: runtime is not active; use `with load(...) as rt:`")
         self.check(batch)
-        return self.infer_impl(np.ascontiguousarray(batch))
+        try:
+            return self.infer_impl(np.ascontiguousarray(batch))
+        except EdgecvError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a backend failing mid-graph: exit 1, one line
+            first = str(e).splitlines()[0][:300] if str(e) else ""
+            raise RuntimeFailure(f"{self.name} failed: {type(e).__name__}: {first}") from e
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name} {self.path}>"

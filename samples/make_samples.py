@@ -20,7 +20,7 @@ PHOTOS = {"astronaut": "astronaut", "coffee": "coffee", "chelsea": "chelsea", "r
 def make_model(force: bool) -> None:
     if MODEL.exists() and not force:
         return
-    from edgecv.train import TrainConfig, train
+    from edgecv.training.train import TrainConfig, train
 
     r = train(TrainConfig(data="digits", arch="fusion_cnn", out=MODEL, epochs=15, batch_size=64,
                           lr=1e-3, augment=True, seed=0))
@@ -31,7 +31,7 @@ def make_digits(force: bool) -> None:
     import numpy as np
     from PIL import Image
 
-    from edgecv.data import _stratified_split, load_builtin
+    from edgecv.training.data import _stratified_split, load_builtin
 
     root = HERE / "digits"
     if root.exists() and not force:

@@ -7,8 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 SAMPLE_MODEL = SAMPLES / "digits_fusion_cnn.pt"
 
-# One pytest-xdist worker per core, each with one intra-op thread: two workers with two threads
-# each oversubscribe a 2-core machine (measured: twice the CPU time, slower than one process).
+# Under pytest-xdist each worker gets one intra-op thread, so workers do not oversubscribe the cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
 
 

@@ -1,4 +1,8 @@
 """Small shared helpers for tests (export to ONNX in memory, run in ONNX Runtime)."""
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import onnxruntime as ort
 import torch
@@ -40,3 +44,23 @@ def assert_same_topk(got: list[list[dict]], expected: list[list[dict]], prob_tol
             same_or_tie = a["index"] == b["index"] or (
                 a["index"] in want and abs(want[a["index"]]["prob"] - b["prob"]) <= 2 * prob_tol)
             assert same_or_tie and a["label"] == want[a["index"]]["label"], (i, g, e)
+
+
+def run_cli_without_torch(argv: list[str], cwd) -> subprocess.CompletedProcess:
+    """Run the CLI in a subprocess in which importing torch, PIL or tensorrt raises."""
+    code = textwrap.dedent(f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "torchvision", "PIL", "tensorrt"):
+                    raise ImportError(name + " is not allowed on the deploy side")
+        sys.meta_path.insert(0, Block())
+        sys.argv = ["edgecv"] + {argv!r}
+        from edgecv.cli import main
+        try:
+            main()
+        except SystemExit:
+            assert "torch" not in sys.modules and "PIL" not in sys.modules
+            raise
+    """)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=cwd)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from edgecv.checkpoint import load_model, save_checkpoint
+from edgecv.loaders.checkpoint import load_model, save_checkpoint
 from edgecv.errors import EdgecvError
 from edgecv.models import create_model, default_spec
 
@@ -87,7 +87,7 @@ def test_bad_files_get_one_line(tmp_path, model):
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, model):
-    from edgecv.checkpoint import atomic_write
+    from edgecv.fileio import atomic_write
 
     target = tmp_path / "keep.pt"
     target.write_bytes(b"good")

@@ -5,10 +5,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from edgecv.checkpoint import save_checkpoint
+from edgecv.loaders.checkpoint import save_checkpoint
 from edgecv.cli import app
 from edgecv.models import create_model, default_spec
-from edgecv.runtimes.onnx_meta import read_spec
+from edgecv.runtimes.backends.onnx_meta import read_spec
 from helpers import ort_run, rel_err
 
 runner = CliRunner()
@@ -37,7 +37,7 @@ def test_export_default_name_dynamic_batch_and_embedded_spec(sample_copy):
     assert spec.channel_order == "GRAY" and spec.input_size == (28, 28)
     assert len(spec.extra["source_sha256"]) == 64 and spec.extra["export"]["batch"] == "dynamic"
     # the exported graph really answers at any batch size
-    from edgecv.checkpoint import load_model
+    from edgecv.loaders.checkpoint import load_model
 
     ref = load_model(sample_copy).model
     for b in (1, 5):
@@ -58,10 +58,11 @@ def test_failed_validation_leaves_good_file_untouched(sample_copy, tmp_path, mon
     out = tmp_path / "keep.onnx"
     out.write_bytes(b"a good model from yesterday")
     import edgecv.exporters.onnx_export as ex
+    from edgecv.parity import Tolerance
 
     strict = ex.validate_onnx
     monkeypatch.setattr(ex, "validate_onnx",  # a tolerance no float export can meet
-                        lambda path, model, spec, batches, atol, rtol: strict(path, model, spec, batches, -1.0, 0.0))
+                        lambda path, model, spec, batches, tol: strict(path, model, spec, batches, Tolerance(-1.0, 0.0)))
     r = runner.invoke(app, ["export", str(sample_copy), "-o", str(out)])
     assert r.exit_code == 1
     assert "validation failed" in r.stderr and "edgecv verify --per-layer" in r.stderr

@@ -65,7 +65,7 @@ def test_sdpa_5d_fails_without_the_pass_and_is_exact_with_it():
 @pytest.mark.parametrize("name", ["timm/twins_svt_small", "timm/nest_tiny"])
 def test_timm_5d_attention_models_export(name, tmp_path):
     pytest.importorskip("timm")
-    from edgecv.checkpoint import save_checkpoint
+    from edgecv.loaders.checkpoint import save_checkpoint
     from edgecv.exporters.onnx_export import ExportOptions, export_onnx
     from edgecv.models import default_spec
 

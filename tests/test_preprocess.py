@@ -4,10 +4,11 @@ import pytest
 import skimage.data
 from PIL import Image, ImageOps
 
-from edgecv.images import ImageError, decode, read_image
-from edgecv.preprocess import Preprocessor
+from edgecv.errors import ImageError
+from edgecv.runtimes.pipeline.images import decode, read_image
+from edgecv.runtimes.pipeline.preprocess import Preprocessor
 from edgecv.spec import ModelSpec
-from edgecv.transforms import eval_transform
+from edgecv.training.transforms import eval_transform
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "immunohistochemistry",
           "hubble_deep_field", "camera", "moon", "page", "horse", "cat"]

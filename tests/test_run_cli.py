@@ -1,15 +1,13 @@
 import csv
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import cv2
 import numpy as np
 from typer.testing import CliRunner
 
 from edgecv.cli import app
+from helpers import run_cli_without_torch
 
 runner = CliRunner()
 
@@ -61,26 +59,11 @@ def test_bad_model_or_sources_exit_2(tmp_path, digit_images):
 
 
 def test_deploy_side_runs_without_torch(sample_onnx, tmp_path):
-    """A real subprocess in which importing torch raises: `edgecv run` on an ONNX model and a JPEG."""
+    """A real subprocess in which importing torch or PIL raises: `edgecv run` on an ONNX model and a JPEG."""
     img = np.zeros((64, 64, 3), np.uint8)
     cv2.putText(img, "7", (14, 54), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 6)
     cv2.imwrite(str(tmp_path / "seven.jpg"), img)
-    code = textwrap.dedent(f"""
-        import sys
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch.") or name == "tensorrt":
-                    raise ImportError("torch is not allowed on the deploy side")
-        sys.meta_path.insert(0, Block())
-        sys.argv = ["edgecv", "run", {str(sample_onnx)!r}, {str(tmp_path / 'seven.jpg')!r}, "--json"]
-        from edgecv.cli import main
-        try:
-            main()
-        except SystemExit as e:
-            assert "torch" not in sys.modules
-            raise
-    """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = run_cli_without_torch(["run", str(sample_onnx), str(tmp_path / "seven.jpg"), "--json"], tmp_path)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["topk"][0]["label"] == "7", result

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edgecv.capture import Source
+from edgecv.runtimes.streams.capture import Source
 from edgecv.cli import app
-from edgecv.classify import softmax, topk_entries
-from edgecv.live import StreamOptions, run_stream
-from edgecv.preprocess import Preprocessor
+from edgecv.runtimes.pipeline.classify import softmax, topk_entries
+from edgecv.runtimes.streams.loop import StreamOptions, run_stream
+from edgecv.runtimes.pipeline.preprocess import Preprocessor
 from edgecv.runtimes import load
 from helpers import assert_same_topk
 from mjpeg_server import MJPEGServer

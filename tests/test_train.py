@@ -1,7 +1,7 @@
 import torch
 
-from edgecv.checkpoint import load_model
-from edgecv.train import TrainConfig, train
+from edgecv.loaders.checkpoint import load_model
+from edgecv.training.train import TrainConfig, train
 
 
 def test_simple_cnn_learns_digits(tmp_path):

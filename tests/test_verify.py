@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from edgecv.checkpoint import save_checkpoint
+from edgecv.loaders.checkpoint import save_checkpoint
 from edgecv.cli import app
 from edgecv.exporters.onnx_export import ExportOptions, export_onnx
 from edgecv.models import create_model, default_spec
@@ -136,7 +136,7 @@ def test_registry_models_pass_with_default_export(name, tmp_path):
 
 def test_per_layer_blames_the_conv_not_a_reused_relu(tmp_path):
     """torchvision's Bottleneck reuses one ReLU module three times; the perturbed conv must win."""
-    from edgecv.layerwise import first_divergence
+    from edgecv.verify.layerwise import first_divergence
 
     torch.manual_seed(0)
     model = create_model("resnet50", num_classes=10).eval()

@@ -73,7 +73,7 @@ def test_fusion_cnn_concatenates_shallow_and_deep_features():
 
 
 def test_adaptive_loss_focuses_on_hard_examples_and_balances_classes():
-    from edgecv.losses import AdaptiveLoss
+    from edgecv.training.losses import AdaptiveLoss
 
     easy = torch.tensor([[5.0, 0.0]])
     hard = torch.tensor([[0.0, 0.5]])

@@ -1,9 +1,9 @@
 """edgecv: export, deploy, run and verify PyTorch image classifiers on edge devices.
 
 Importing this package is cheap and never imports torch: the deploy side
-(``edgecv.runtimes``, ``edgecv.preprocess``, ``edgecv run``) must work on a box
-without torch.  Build-side modules (``edgecv.models``, ``edgecv.checkpoint``,
-``edgecv.train``, ``edgecv.exporters``) import torch themselves.
+(``edgecv.runtimes``, ``edgecv.runtimes.pipeline.preprocess``, ``edgecv run``) must work on a box
+without torch.  Build-side modules (``edgecv.models``, ``edgecv.loaders.checkpoint``,
+``edgecv.training.train``, ``edgecv.exporters``) import torch themselves.
 """
 from importlib import metadata as _metadata
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-SAMPLE_MODEL = SAMPLES / "digits_fusion_cnn.pt"
 SAMPLE_ONNX = SAMPLES / "digits_fusion_cnn.onnx"
 
 

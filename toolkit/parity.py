@@ -1,44 +1,117 @@
-"""Numerical comparison of logits (numpy only, usable on the deploy side)."""
+"""The parity engine (numpy only, usable on the deploy side): a ``Tolerance`` judges a candidate's
+logits against a reference's and returns a truthy ``Comparison`` (Polygraphy's ``CompareFunc`` +
+``OutputCompareResult.__bool__`` in spirit), so ``assert tol(ref, got)`` reads naturally.
+
+Export validation, ``edgecv verify`` (random inputs and real images end to end) and the per-layer
+search all judge through it.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 
-@dataclass
+@dataclass(frozen=True)
+class Tolerance:
+    """What a candidate may differ by.
+
+    - ``atol + rtol * max|ref|`` bounds every element (``atol=None``: no element bound);
+    - ``min_top1``: the fraction of rows whose top-1 must agree with the reference.  With
+      ``forgive_ties`` a disagreement on a row whose reference margin lies within the element
+      bound (a near-tie the bound itself allows to flip) does not count: that is the fp32 rule
+      ("no real flip").  Lower precisions count every flip against their ``min_top1`` instead
+      (a flip beyond the tie margin always breaks the element bound, so a forgiving rule would
+      never look at top-1 agreement at all).
+    """
+
+    atol: float | None = 1e-4
+    rtol: float = 1e-3
+    min_top1: float = 1.0
+    forgive_ties: bool = True
+    name: str = "fp32"
+
+    def bound(self, ref: np.ndarray) -> float:
+        scale = float(np.abs(ref).max(initial=0.0)) or 1.0
+        return (self.atol or 0.0) + self.rtol * scale
+
+    def with_overrides(self, atol: float | None = None, rtol: float | None = None) -> "Tolerance":
+        return replace(self, atol=self.atol if atol is None else atol, rtol=self.rtol if rtol is None else rtol)
+
+    def __call__(self, ref, got) -> "Comparison":
+        ref = np.asarray(ref, dtype=np.float64).reshape(len(ref), -1)
+        got = np.asarray(got, dtype=np.float64).reshape(len(got), -1)
+        if ref.shape != got.shape:
+            raise ValueError(f"shape mismatch {ref.shape} vs {got.shape}")
+        bound = self.bound(ref)
+        diff = np.abs(ref - got)
+        scale = float(np.abs(ref).max(initial=0.0)) or 1.0
+        den = np.linalg.norm(ref) or 1.0
+        cos = float(np.sum(ref * got) / ((np.linalg.norm(ref) * np.linalg.norm(got)) or 1.0))
+        rows = np.arange(len(ref))
+        r1, g1 = ref.argmax(1), got.argmax(1)
+        margin = ref[rows, r1] - ref[rows, g1]  # how far the reference prefers its own top-1
+        tie = 2 * bound if self.forgive_ties and self.atol is not None else 0.0
+        counted = int(np.sum((r1 != g1) & (margin > tie)))
+        k = min(5, ref.shape[1])
+        ref5, got5 = np.argsort(-ref, axis=1)[:, :k], np.argsort(-got, axis=1)[:, :k]
+        top5 = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ref5, got5)])) if len(ref) else 1.0
+        max_abs = float(diff.max(initial=0.0))
+        c = Comparison(tolerance=self, bound=bound, max_abs=max_abs, max_rel=max_abs / scale,
+                       rel_l2=float(np.linalg.norm(ref - got) / den), cosine=cos,
+                       top1=float(np.mean(r1 == g1)) if len(ref) else 1.0, top1_disagreements=counted,
+                       top5=top5, n=len(ref))
+        return c
+
+
+@dataclass(frozen=True)
 class Comparison:
+    tolerance: Tolerance
+    bound: float  # the element bound atol + rtol * max|ref| that applied
     max_abs: float
     max_rel: float  # max |a - b| / max |ref|
     rel_l2: float
     cosine: float
     top1: float  # fraction of rows whose argmax agrees
-    top1_disagree_beyond_tol: int  # disagreements where the reference margin exceeds the tolerance
+    top1_disagreements: int  # disagreements that count (near-ties excepted where forgiven)
     top5: float
     n: int
 
-    def ok(self, atol: float, rtol: float, scale: float) -> bool:
-        return self.max_abs <= atol + rtol * scale and self.top1_disagree_beyond_tol == 0
+    @property
+    def within_bound(self) -> bool:
+        return self.tolerance.atol is None or self.max_abs <= self.bound
+
+    @property
+    def top1_ok(self) -> bool:
+        return 1.0 - self.top1_disagreements / max(self.n, 1) >= self.tolerance.min_top1
+
+    def __bool__(self) -> bool:
+        return self.within_bound and self.top1_ok
+
+    @property
+    def reason(self) -> str:
+        """Why it failed ('' when it passed)."""
+        parts = []
+        if not self.within_bound:
+            t = self.tolerance
+            parts.append(f"max abs {self.max_abs:.3g} > {t.atol} + {t.rtol} x {self.bound - (t.atol or 0):.3g}"
+                         if t.rtol else f"max abs {self.max_abs:.3g} > {self.bound:.3g}")
+        if not self.top1_ok:
+            parts.append(f"top-1 agreement {1 - self.top1_disagreements / max(self.n, 1):.0%} "
+                         f"< {self.tolerance.min_top1:.0%}")
+        return ", ".join(parts)
 
 
-def compare_logits(ref: np.ndarray, got: np.ndarray, tol: float = 0.0) -> Comparison:
-    ref = np.asarray(ref, dtype=np.float64).reshape(len(ref), -1)
-    got = np.asarray(got, dtype=np.float64).reshape(len(got), -1)
-    if ref.shape != got.shape:
-        raise ValueError(f"shape mismatch {ref.shape} vs {got.shape}")
-    diff = np.abs(ref - got)
-    scale = float(np.abs(ref).max()) or 1.0
-    num = np.linalg.norm(ref - got)
-    den = np.linalg.norm(ref) or 1.0
-    cos = float(np.sum(ref * got) / ((np.linalg.norm(ref) * np.linalg.norm(got)) or 1.0))
-    r1, g1 = ref.argmax(1), got.argmax(1)
-    rows = np.arange(len(ref))
-    margin = ref[rows, r1] - ref[rows, g1]  # how far the reference prefers its own top-1
-    k = min(5, ref.shape[1])
-    ref5 = np.argsort(-ref, axis=1)[:, :k]
-    got5 = np.argsort(-got, axis=1)[:, :k]
-    top5 = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ref5, got5)]))
-    return Comparison(max_abs=float(diff.max(initial=0.0)), max_rel=float(diff.max(initial=0.0) / scale),
-                      rel_l2=float(num / den), cosine=cos, top1=float(np.mean(r1 == g1)),
-                      top1_disagree_beyond_tol=int(np.sum((r1 != g1) & (margin > 2 * tol))),
-                      top5=top5, n=len(ref))
+# Tolerances by candidate precision, on logits against the float32 torch reference.
+TOLERANCES = {
+    "fp32": Tolerance(1e-4, 1e-3, 1.0, name="fp32"),
+    "fp16": Tolerance(1e-2, 1e-2, 0.99, forgive_ties=False, name="fp16"),
+    "int8": Tolerance(5e-2, 1e-1, 0.95, forgive_ties=False, name="int8"),
+}
+# Real images end to end (each side's own preprocessing): rounding of one grey level is legitimate
+# there, a wrong mean/std or channel order is not.  Relative to max |logit|; no near-tie forgiven.
+E2E_MAX_REL = 2e-2
+
+
+def end_to_end(precision: str) -> Tolerance:
+    return Tolerance(0.0, E2E_MAX_REL, TOLERANCES[precision].min_top1, forgive_ties=False, name=f"{precision} e2e")

@@ -39,8 +39,3 @@ def fold_sdpa_batch_dims():
         yield
     finally:
         F.scaled_dot_product_attention = saved
-
-
-def uses_sdpa_nd(model: torch.nn.Module) -> bool:
-    """Cheap hint for the export summary: is any timm-style attention module present?"""
-    return any(hasattr(m, "fused_attn") for m in model.modules())

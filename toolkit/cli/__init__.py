@@ -29,6 +29,9 @@ def _version(value: bool):
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")):
     """Export, run and verify PyTorch image classifiers on edge devices."""
+    from edgecv.log import show_notes
+
+    show_notes()  # besides warnings, progress notes (a saved snapshot) on stderr
 
 
 from edgecv.cli import bench_cmd, export_cmd, info_cmd, models_cmd, run_cmd, train_cmd, verify_cmd  # noqa: E402,F401,I001

@@ -20,7 +20,7 @@ def bench_cmd(
     """Model-only latency (p50/p95) and throughput per batch size."""
     import json
 
-    from edgecv.bench import bench_model
+    from edgecv.runtimes.bench import bench_model
 
     rows = bench_model(model, backend, [int(b) for b in batch_sizes.split(",")], seconds, threads)
     if json_out:

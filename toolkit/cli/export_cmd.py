@@ -22,6 +22,8 @@ def export_cmd(
     exporter: Annotated[str, typer.Option(help="auto | dynamo | torchscript")] = "auto",
     unsafe_load: Annotated[bool, typer.Option(help="allow a pickled nn.Module (runs code!)")] = False,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="skip the ONNX Runtime check")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="onnx | engine (a TensorRT engine built from the "
+                                     "ONNX on this machine's GPU; the .onnx is kept beside it)")] = "onnx",
     json_out: Annotated[bool, typer.Option("--json", help="summary as JSON on stdout")] = False,
 ):
     """Export a checkpoint to ONNX (dynamic batch, rewrites, embedded spec, validated)."""
@@ -29,10 +31,19 @@ def export_cmd(
 
     from edgecv.exporters.onnx_export import ExportOptions, export_onnx
 
-    if target not in ("onnxruntime", "tensorrt"):
-        from edgecv.errors import EdgecvError
+    from edgecv.errors import EdgecvError
 
+    if target not in ("onnxruntime", "tensorrt"):
         raise EdgecvError(f"--target {target!r} is not onnxruntime or tensorrt")
+    if fmt not in ("onnx", "engine"):
+        raise EdgecvError(f"--format {fmt!r} is not onnx or engine")
+    engine = None
+    if fmt == "engine":
+        from edgecv.exporters.trt_build import require_tensorrt
+
+        require_tensorrt()  # before minutes of export
+        engine = output or checkpoint.with_suffix(".engine")
+        output, target = engine.with_suffix(".onnx"), "tensorrt"
     opts = ExportOptions(output=output, arch=arch, num_classes=num_classes, opset=opset, batch=batch,
                          imgsz=imgsz, odconv_mode=odconv_mode, target=target, exporter=exporter,
                          unsafe_load=unsafe_load, validate=not no_validate)
@@ -44,9 +55,16 @@ def export_cmd(
     summary = {
         "file": str(res.path), "size_bytes": res.size, "opset": res.opset, "exporter": res.exporter,
         "inputs": res.inputs, "outputs": res.outputs, "passes": res.passes,
-        "validation": None if res.validation is None else
-        {"max_abs": res.validation.max_abs, "max_rel": res.validation.max_rel, "rows": res.validation.rows},
+        "validation": None if res.validation is None else res.validation.to_dict(),
     }
+    if engine is not None:
+        import time
+
+        from edgecv.exporters.trt_build import build_engine
+
+        t = time.perf_counter()
+        summary["engine"] = str(build_engine(res.path, engine))
+        on_stage("engine", time.perf_counter() - t, summary["engine"])
     if json_out:
         out.print_json(json.dumps(summary))
         return
@@ -54,6 +72,6 @@ def export_cmd(
     err.print(f"[bold]{res.path}[/]  {res.size / 1e6:.2f} MB  opset {res.opset}  ({res.exporter_note})", highlight=False)
     err.print(f"  inputs  {io(res.inputs)}\n  outputs {io(res.outputs)}", highlight=False)
     if res.validation is not None:
-        for r in res.validation.rows:
-            err.print(f"  validate {r['input']:<14} max abs {r['max_abs']:.2e}  max rel {r['max_rel']:.2e}  "
-                      f"top-1 {r['top1']:.0%}", highlight=False)
+        for name, c in res.validation.rows:
+            err.print(f"  validate {name:<14} max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  "
+                      f"top-1 {c.top1:.0%}", highlight=False)

@@ -19,9 +19,7 @@ def info_cmd(
     """Show what a checkpoint or model file holds: arch, classes, labels, preprocessing, I/O."""
     import json
 
-    from edgecv.inspect import describe
-
-    info = describe(file, arch=arch, num_classes=num_classes, unsafe=unsafe_load)
+    info = _describe(file, arch=arch, num_classes=num_classes, unsafe=unsafe_load)
     if json_out:
         out.print_json(json.dumps(info))
         return
@@ -31,3 +29,21 @@ def info_cmd(
     for k, v in info.items():
         table.add_row(k, v if isinstance(v, str) else json.dumps(v))
     out.print(table)
+
+
+def _describe(path: Path, **how) -> dict:
+    """ONNX files are read on the deploy side (no torch); everything else needs the build side."""
+    from edgecv.errors import EdgecvError
+    from edgecv.formats import suffix
+
+    if not path.exists():
+        raise EdgecvError(f"{path} does not exist")
+    if suffix(path) == ".onnx":
+        from edgecv.runtimes.backends.onnx_meta import describe_onnx
+
+        return describe_onnx(path)
+    try:
+        from edgecv.loaders.checkpoint import describe_checkpoint
+    except ImportError:
+        raise EdgecvError(f"reading {path.name} needs torch", "pip install 'edgecv[export]'") from None
+    return describe_checkpoint(path, **how)

@@ -11,7 +11,7 @@ def resolve_model(sources: list[str], model: str | None) -> tuple[str, list[str]
     """--model, else a leading model file among SOURCES, else the bundled sample model."""
     from edgecv.assets import SAMPLE_ONNX
     from edgecv.errors import EdgecvError
-    from edgecv.sources import is_model_file
+    from edgecv.formats import is_model_file
 
     if model:
         return model, sources
@@ -50,10 +50,10 @@ def run_cmd(
     import sys
     import time
 
-    from edgecv.capture import is_stream_source
+    from edgecv.formats import is_stream_source
     from edgecv.errors import EdgecvError
     from edgecv.runtimes import load
-    from edgecv.sources import expand_sources
+    from edgecv.runtimes.pipeline.sources import expand_sources
 
     model_path, sources = resolve_model(list(sources or []), model)
     streams = [s for s in sources if is_stream_source(s)]
@@ -84,7 +84,7 @@ def run_cmd(
     t0 = time.perf_counter()
     with rt, _progress(len(paths)) as progress:
         task = progress.add_task("classifying", total=len(paths)) if progress else None
-        from edgecv.classify import classify_paths
+        from edgecv.runtimes.pipeline.classify import classify_paths
 
         for r in classify_paths(rt, paths, batch_size=batch_size, topk=topk, keep_images=bool(save_dir)):
             if r.error:
@@ -158,7 +158,7 @@ def _write_csv(path: Path, results):
 def _save_annotated(r, save_dir: Path):
     import cv2
 
-    from edgecv.annotate import draw_topk
+    from edgecv.runtimes.streams.overlay import draw_topk
 
     src = Path(r.source)
     target = save_dir / src.name

@@ -1,4 +1,4 @@
-"""`edgecv run` on a camera / video / stream: wire the options to edgecv.live and print the summary."""
+"""`edgecv run` on a camera / video / stream: wire the options to edgecv.runtimes.streams.loop and print the summary."""
 from __future__ import annotations
 
 import sys
@@ -8,8 +8,8 @@ from edgecv.cli.common import err
 
 def run_stream_cli(rt, target, *, topk, show, record, json_lines, max_frames, duration, smooth, every,
                    reconnect) -> int:
-    from edgecv.capture import Source
-    from edgecv.live import StreamOptions, display_available, run_stream
+    from edgecv.runtimes.streams.capture import Source
+    from edgecv.runtimes.streams.loop import StreamOptions, display_available, run_stream
 
     if show and not display_available():
         err.print("no display (DISPLAY is not set): running without a window", highlight=False)

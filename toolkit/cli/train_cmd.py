@@ -29,7 +29,7 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgecv.models import get_entry
-    from edgecv.train import TrainConfig, train
+    from edgecv.training.train import TrainConfig, train
 
     get_entry(arch)  # fail on a bad arch before any progress output
 

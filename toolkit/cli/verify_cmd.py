@@ -30,7 +30,7 @@ def verify_cmd(
     import json
 
     from edgecv.errors import EdgecvError
-    from edgecv.images import IMAGE_SUFFIXES
+    from edgecv.formats import is_image
     from edgecv.verify import verify
 
     if reference not in ("fp32", "fp64"):
@@ -44,21 +44,21 @@ def verify_cmd(
     if images is not None:
         if not images.is_dir():
             raise EdgecvError(f"--images {images} is not a folder")
-        imgs = sorted(p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        imgs = sorted(p for p in images.rglob("*") if is_image(p))
     res = verify(checkpoint, model_files or [], images=imgs, batch_sizes=bs, seeds=sd, arch=arch,
                  num_classes=num_classes, unsafe_load=unsafe_load, atol=atol, rtol=rtol, reference=reference,
                  per_layer=per_layer, backends=backends.split(",") if backends else None,
                  progress=lambda s: err.print(f"verifying {s}", highlight=False))
     if report:
         from edgecv.fileio import atomic_write_text
-        from edgecv.verify_report import to_markdown
+        from edgecv.verify.report import to_markdown
 
         text = json.dumps(res.to_dict(), indent=1) if report.suffix == ".json" else to_markdown(res)
         atomic_write_text(report, lambda f: f.write(text))
     if json_out:
         out.print_json(json.dumps(res.to_dict()))
     else:
-        from edgecv.verify_report import to_table
+        from edgecv.verify.report import to_table
 
         out.print(to_table(res))
         for r in res.rows:

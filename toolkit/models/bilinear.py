@@ -63,7 +63,7 @@ def _vgg16_trunk():
     return torchvision.models.vgg16(weights=None).features[:-1]
 
 
-_CFG = PretrainedCfg(input_size=(448, 448), resize=512, family="bilinear", test_input_size=(64, 64))
+_CFG = PretrainedCfg(input_size=(448, 448), resize=512, test_input_size=(64, 64))
 
 
 @register_model(cfg=_CFG)

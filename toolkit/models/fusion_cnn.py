@@ -31,7 +31,7 @@ class FusionCNN(nn.Module):
 
 
 @register_model(cfg=PretrainedCfg(input_size=(28, 28), resize=None, mean=(0.5,), std=(0.5,),
-                                  channel_order="GRAY", num_classes=10, family="fusion_cnn",
+                                  channel_order="GRAY", num_classes=10,
                                   labels=tuple(str(i) for i in range(10))))
 def fusion_cnn(*, num_classes=10, **kwargs):
     return FusionCNN(num_classes=num_classes, **kwargs)

@@ -68,11 +68,11 @@ class ODConvMSFFNet(nn.Module):
 
 
 _GTSRB = PretrainedCfg(input_size=(48, 48), resize=None, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                       num_classes=43, family="msff", test_input_size=(32, 32))
+                       num_classes=43, test_input_size=(32, 32))
 
 
 @register_model(cfg=PretrainedCfg(input_size=(32, 32), resize=None, mean=(0.5, 0.5, 0.5),
-                                  std=(0.5, 0.5, 0.5), num_classes=10, family="msff"))
+                                  std=(0.5, 0.5, 0.5), num_classes=10))
 def msff(*, num_classes=10, **kwargs):
     return MSFFNet(num_classes=num_classes, **kwargs)
 

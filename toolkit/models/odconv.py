@@ -203,7 +203,7 @@ class ODResNet(nn.Module):
         return self.fc(self.dropout(x))
 
 
-_CFG = PretrainedCfg(family="odconv", test_input_size=(32, 32))
+_CFG = PretrainedCfg(test_input_size=(32, 32))
 
 
 @register_model(cfg=_CFG)

@@ -23,7 +23,6 @@ class PretrainedCfg:
     labels: tuple[str, ...] = ()
     # Smallest input a test may feed (None: input_size).  Lets the registry test stay fast.
     test_input_size: tuple[int, int] | None = None
-    family: str = ""
 
 
 @dataclass

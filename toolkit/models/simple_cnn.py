@@ -32,7 +32,7 @@ class SimpleCNN(nn.Module):
 
 
 CIFAR_CFG = PretrainedCfg(input_size=(32, 32), resize=None, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                          num_classes=10, family="simple_cnn",
+                          num_classes=10,
                           labels=("airplane", "automobile", "bird", "cat", "deer",
                                   "dog", "frog", "horse", "ship", "truck"))
 

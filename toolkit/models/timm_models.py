@@ -16,14 +16,14 @@ def timm_entry(name: str) -> Entry:
         raise EdgecvError(f"unknown timm model {short!r}",
                           f"did you mean {', '.join('timm/' + c for c in close)}?" if close else None)
     pcfg = timm.models.get_pretrained_cfg(short)
-    cfg = PretrainedCfg(family="timm")
+    cfg = PretrainedCfg()
     if pcfg is not None:
         c, h, w = pcfg.input_size
         crop_pct = pcfg.crop_pct or 0.875
         cfg = PretrainedCfg(input_size=(h, w), resize=int(round(min(h, w) / crop_pct)),
                             interpolation=pcfg.interpolation if pcfg.interpolation in
                             ("bilinear", "bicubic", "nearest") else "bilinear",
-                            mean=tuple(pcfg.mean), std=tuple(pcfg.std), family="timm")
+                            mean=tuple(pcfg.mean), std=tuple(pcfg.std))
 
     def build(*, num_classes=1000, img_size=None, **kwargs):
         if img_size is not None:

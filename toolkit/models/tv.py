@@ -25,7 +25,7 @@ def _cfg_for(name: str) -> tuple[PretrainedCfg, int]:
     labels = tuple(weights.meta.get("categories", ()))
     test = next((v for k, v in _TEST_SIZE.items() if name.startswith(k)), 64)
     cfg = PretrainedCfg(input_size=(crop, crop), resize=resize, interpolation=interp,
-                        labels=labels, family="torchvision", test_input_size=(test, test))
+                        labels=labels, test_input_size=(test, test))
     return cfg, int(weights.meta.get("num_params", 0))
 
 

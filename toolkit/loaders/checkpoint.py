@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from edgecv.errors import EdgecvError
-from edgecv.fileio import atomic_write  # noqa: F401  (re-exported)
+from edgecv.fileio import atomic_write
 from edgecv.spec import ModelSpec
 
 FORMAT = "edgecv.checkpoint"
@@ -287,3 +287,12 @@ def _load_exported_program(path, digest, arch, num_classes):
         raise EdgecvError(f"{path} is not a loadable torch.export archive ({str(e).splitlines()[0][:120]})") from None
     spec = _spec_from_extra(extra) or _spec_for_foreign(arch or "exported_program", num_classes)
     return LoadedModel(ep.module(), spec, "exported_program", path, digest)
+
+
+def describe_checkpoint(path, arch=None, num_classes=None, unsafe=False) -> dict:
+    """``edgecv info`` for a checkpoint, state_dict, TorchScript or .pt2 file, as a plain dict."""
+    lm = load_model(path, arch=arch, num_classes=num_classes, unsafe=unsafe)
+    params = sum(p.numel() for p in lm.model.parameters()) if hasattr(lm.model, "parameters") else None
+    return {"file": str(path), "kind": lm.kind, "sha256": lm.sha256, "arch": lm.spec.arch,
+            "num_classes": lm.spec.num_classes, "parameters": params, "labels": lm.spec.labels,
+            "spec": lm.spec.to_dict(), "meta": lm.meta}

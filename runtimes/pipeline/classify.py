@@ -9,8 +9,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from edgecv.images import ImageError, read_image
-from edgecv.preprocess import Preprocessor
+from edgecv.errors import ImageError
+from edgecv.runtimes.pipeline.images import read_image
+from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

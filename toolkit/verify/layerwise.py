@@ -17,6 +17,9 @@ import numpy as np
 import onnx
 import torch
 
+from edgecv.parity import TOLERANCES, Tolerance
+from edgecv.runtimes.backends.onnxrt import ort_session
+
 OUT_PREFIX = "edgecv_probe__"
 
 
@@ -119,11 +122,10 @@ def execution_order(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, 
     return [(n, t) for n, (_, t) in sorted(last.items(), key=lambda kv: kv[1][0])]
 
 
-def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: float = 1e-4,
-                     rtol: float = 1e-3, chunk: int = 48, providers=("CPUExecutionProvider",)) -> Divergence | None:
-    """The first module (execution order) whose output differs beyond ``atol + rtol * max|ref|``."""
-    import onnxruntime as ort
-
+def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, tol: Tolerance = TOLERANCES["fp32"],
+                     chunk: int = 48, providers=("CPUExecutionProvider",)) -> Divergence | None:
+    """The first module (execution order) whose output differs beyond ``tol.bound`` (the element
+    bound ``atol + rtol * max|ref|`` of the candidate's tolerance)."""
     proto = onnx.load(str(onnx_path))
     outputs = module_outputs(proto)
     xt = torch.from_numpy(x)
@@ -132,8 +134,6 @@ def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: flo
     position = {n: i for i, (n, _) in enumerate(full)}
     compared = 0
     previous = -1  # position (in ``full``) of the last module compared
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
     for start in range(0, len(order), chunk):
         part = order[start:start + chunk]
         probe = onnx.ModelProto()
@@ -146,7 +146,7 @@ def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: flo
             if value not in existing:
                 probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(value))
                 existing.add(value)
-        sess = ort.InferenceSession(probe.SerializeToString(), so, providers=list(providers))
+        sess = ort_session(probe.SerializeToString(), providers)
         names = [o.name for o in sess.get_outputs()]
         values = dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: x})))
         ref = _torch_outputs(model, [n for n, _ in part], xt)
@@ -157,7 +157,7 @@ def first_divergence(onnx_path, model: torch.nn.Module, x: np.ndarray, atol: flo
             compared += 1
             err = float(np.abs(a - b.astype(np.float32)).max(initial=0.0))
             scale = float(np.abs(a).max(initial=0.0)) or 1.0
-            if err > atol + rtol * scale:
+            if err > tol.bound(a):
                 # leaf modules between the last match and this one left no ONNX output (e.g. a Conv
                 # whose BatchNorm was folded into it): the divergence may sit in any of them
                 fused = [m for m, _ in full[previous + 1:position[n]]

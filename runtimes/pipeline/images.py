@@ -15,11 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
-
-
-class ImageError(Exception):
-    """One unreadable input; the run reports it and goes on."""
+from edgecv.errors import ImageError
 
 
 def decode(data: bytes | np.ndarray, what: str = "image") -> np.ndarray:

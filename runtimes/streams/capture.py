@@ -19,22 +19,13 @@ import cv2
 import numpy as np
 
 from edgecv.errors import EdgecvError
+from edgecv.formats import is_url
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own chatter
 try:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves
 except AttributeError:  # older OpenCV
     pass
-
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mjpeg", ".mjpg",
-                  ".gif", ".wmv", ".flv")
-URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-
-
-def is_stream_source(s: str) -> bool:
-    low = s.lower()
-    return low.startswith(URL_SCHEMES) or "%" in s or low.endswith(VIDEO_SUFFIXES)
-
 
 def camera_backends() -> list[tuple[str, int]]:
     system = platform.system()
@@ -60,7 +51,7 @@ class Source:
     def __init__(self, target: str | int, live: bool | None = None, reconnect: float = 3.0, loop: bool = False):
         self.target = target
         self.is_camera = isinstance(target, int)
-        self.live = live if live is not None else (self.is_camera or str(target).lower().startswith(URL_SCHEMES))
+        self.live = live if live is not None else (self.is_camera or is_url(str(target)))
         self.reconnect = reconnect
         self.loop = loop
         self.dropped = 0

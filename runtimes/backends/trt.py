@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecv.errors import EdgecvError
+from edgecv.errors import EdgecvError, RuntimeFailure
+from edgecv.fileio import atomic_write_text
 from edgecv.runtimes.base import Runtime, TensorInfo
+from edgecv.runtimes.options import TensorRTOptions
 from edgecv.spec import ModelSpec
 
 
@@ -48,14 +50,14 @@ def _cudart():
 def _check(result):
     err, *rest = result if isinstance(result, tuple) else (result,)
     if int(err) != 0:
-        raise EdgecvError(f"CUDA error {err}")
+        raise RuntimeFailure(f"CUDA error {err}", "check the GPU with nvidia-smi; run on another --backend")
     return rest[0] if len(rest) == 1 else rest
 
 
 class TensorRTRuntime(Runtime):
     backend = "tensorrt"
 
-    def __init__(self, path, spec: ModelSpec | None = None):
+    def __init__(self, path, options: TensorRTOptions | None = None, spec: ModelSpec | None = None):
         super().__init__(path, spec or read_sidecar(Path(path)))
         try:
             import tensorrt as trt
@@ -107,7 +109,7 @@ class TensorRTRuntime(Runtime):
             self.context.set_tensor_address(out.name, d_out)
             results.append((host, d_out))
         if not self.context.execute_async_v3(self.stream):
-            raise EdgecvError(f"{self.name}: execute_async_v3 failed")
+            raise RuntimeFailure(f"{self.name}: execute_async_v3 failed")
         for host, d_out in results:
             _check(cu.cudaMemcpyAsync(host.ctypes.data, d_out, host.nbytes,
                                       cu.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream))
@@ -123,6 +125,6 @@ class TensorRTRuntime(Runtime):
 
 
 def write_sidecar(engine: Path, spec: ModelSpec) -> Path:
-    side = engine.with_name(engine.name + ".json")
-    side.write_text(json.dumps(spec.to_dict(), indent=1))
-    return side
+    """The spec beside the engine, written atomically (never a half-written sidecar)."""
+    return atomic_write_text(engine.with_name(engine.name + ".json"),
+                             lambda f: f.write(json.dumps(spec.to_dict(), indent=1)))

@@ -10,12 +10,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from edgecv.checkpoint import save_checkpoint
-from edgecv.data import BUILTIN, load_data
+from edgecv.loaders.checkpoint import save_checkpoint
+from edgecv.training.data import BUILTIN, load_data
 from edgecv.errors import EdgecvError
-from edgecv.losses import AdaptiveLoss
+from edgecv.training.losses import AdaptiveLoss
 from edgecv.models import create_model, default_spec
-from edgecv.transforms import eval_transform, train_transform
+from edgecv.training.transforms import eval_transform, train_transform
 
 
 @dataclass

@@ -5,13 +5,7 @@ import glob
 from pathlib import Path
 
 from edgecv.errors import EdgecvError
-from edgecv.images import IMAGE_SUFFIXES
-
-MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".trt", ".pt", ".pth", ".pt2", ".torchscript")
-
-
-def is_model_file(path: str) -> bool:
-    return Path(path).suffix.lower() in MODEL_SUFFIXES
+from edgecv.formats import IMAGE_SUFFIXES, is_image
 
 
 def expand_sources(sources: list[str]) -> list[Path]:
@@ -22,12 +16,12 @@ def expand_sources(sources: list[str]) -> list[Path]:
         p = Path(s)
         if any(ch in s for ch in "*?[") and not p.exists():
             hits = sorted(Path(h) for h in glob.glob(s, recursive=True))
-            hits = [h for h in hits if h.is_file() and h.suffix.lower() in IMAGE_SUFFIXES]
+            hits = [h for h in hits if h.is_file() and is_image(h)]
             if not hits:
                 raise EdgecvError(f"no image matches {s!r}")
             out += hits
         elif p.is_dir():
-            hits = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            hits = sorted(f for f in p.rglob("*") if f.is_file() and is_image(f))
             if not hits:
                 raise EdgecvError(f"folder {s} has no images ({', '.join(IMAGE_SUFFIXES[:5])}, ...)")
             out += hits

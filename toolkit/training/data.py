@@ -17,9 +17,9 @@ import numpy as np
 from PIL import Image
 
 from edgecv.errors import EdgecvError
+from edgecv.formats import is_image
 
 BUILTIN = ("digits", "mnist5k")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 @dataclass
@@ -61,7 +61,7 @@ def _scan_classes(root: Path) -> tuple[list[Path], np.ndarray, list[str]]:
     paths, targets = [], []
     for i, c in enumerate(classes):
         for f in sorted((root / c).rglob("*")):
-            if f.suffix.lower() in IMAGE_SUFFIXES:
+            if is_image(f):
                 paths.append(f)
                 targets.append(i)
     if not classes or not paths:

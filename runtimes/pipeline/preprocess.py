@@ -3,7 +3,7 @@
 Training runs ``Resize(resize) -> CenterCrop(input_size) -> ToTensor -> Normalize`` on PIL images,
 and PIL's resize is an antialiased, separable filter whose support grows with the down-scale
 factor; ``cv2.resize`` is not (INTER_LINEAR leaves a mean abs difference of ~0.035 in normalised
-units on real photos).  :func:`pil_resize_crop` reimplements Pillow's ``ImagingResample`` for 8-bit
+units on real photos).  :func:`resize_crop_chw` reimplements Pillow's ``ImagingResample`` for 8-bit
 images: the same filter weights, the same 22-bit fixed-point coefficients, horizontal pass first
 with a uint8 intermediate.  The passes run as block-banded float32 MatMuls (see ``_Band``); only the
 rows and columns that survive the centre crop are computed, and the plans are cached per input
@@ -148,11 +148,6 @@ def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear") 
     g = g.transpose(2, 0, 1, 3).reshape(nb, c * tw, vert.width)
     v = vert.matmul(g)  # nb, C*tw, BLOCK
     return v.reshape(nb, c, tw, -1).transpose(1, 0, 3, 2).reshape(c, -1, tw)[:, :th]
-
-
-def pil_resize_crop(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear") -> np.ndarray:
-    """As :func:`resize_crop_chw`, as an (H, W, C) uint8 image."""
-    return resize_crop_chw(img, out_hw, crop_hw, interpolation).transpose(1, 2, 0).astype(np.uint8)
 
 
 def resized_size(h: int, w: int, resize: int | None, input_size) -> tuple[int, int]:

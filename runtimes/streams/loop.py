@@ -11,10 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecv.annotate import draw_topk
-from edgecv.capture import Source
-from edgecv.classify import softmax, topk_entries
-from edgecv.preprocess import Preprocessor
+from edgecv.runtimes.streams.overlay import draw_topk
+from edgecv.runtimes.streams.capture import Source
+from edgecv.runtimes.pipeline.classify import softmax, topk_entries
+from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
 FOURCC = {".mp4": "mp4v", ".mkv": "FFV1", ".avi": "MJPG"}
 
@@ -167,7 +167,7 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
                 if key == ord("s"):
                     snap = opts.snapshot_dir / f"edgecv_snapshot_{summary.frames:06d}.png"
                     cv2.imwrite(str(snap), bgr)
-                    print(f"snapshot {snap}", file=sys.stderr)
+                    info(f"snapshot {snap}")
     except KeyboardInterrupt:
         summary.exit_reason = "interrupted"
     finally:

@@ -1,6 +1,6 @@
 """The training-side (torchvision/PIL) pipeline a ModelSpec describes.
 
-This is the reference the deploy-side numpy/OpenCV pipeline (``edgecv.preprocess``) is held to.
+This is the reference the deploy-side numpy/OpenCV pipeline (``edgecv.runtimes.pipeline.preprocess``) is held to.
 """
 from torchvision import transforms as T
 

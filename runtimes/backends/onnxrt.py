@@ -1,13 +1,13 @@
 """ONNX Runtime backend.  Provider order TensorRT EP > CUDA EP > CPU EP where a GPU exists."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from edgecv.errors import EdgecvError
+from edgecv.log import warn
 from edgecv.runtimes.base import Runtime, TensorInfo
-from edgecv.runtimes.gpu import cuda_device_count
+from edgecv.runtimes.backends.gpu import cuda_device_count
+from edgecv.runtimes.options import OnnxRuntimeOptions
 from edgecv.spec import METADATA_KEY, ModelSpec
 
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -20,21 +20,39 @@ _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended"
            "all": "ORT_ENABLE_ALL"}
 
 
-def warn(msg: str):
-    print(f"warning: {msg}", file=sys.stderr)
+def ort_session(model, providers=("CPUExecutionProvider",), level: str = "all", threads: int | None = None):
+    """The one way edgecv opens an ONNX Runtime session: ``model`` is a path or serialized bytes.
+    A file ONNX Runtime cannot load is a one-line ``EdgecvError``."""
+    import onnxruntime as ort
+
+    if level not in _LEVELS:
+        raise EdgecvError(f"graph optimisation level {level!r} is not one of {', '.join(_LEVELS)}")
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    try:
+        return ort.InferenceSession(model if isinstance(model, bytes) else str(model), so, providers=list(providers))
+    except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        what = "the model" if isinstance(model, bytes) else str(model)
+        raise EdgecvError(f"{what} is not a loadable ONNX model ({msg[:160]})",
+                          "re-export it with `edgecv export`") from None
 
 
 class OnnxRuntime(Runtime):
     backend = "onnxruntime"
 
-    def __init__(self, path, providers=None, graph_optimization_level: str = "all",
-                 intra_op_threads: int | None = None, spec: ModelSpec | None = None):
+    def __init__(self, path, options: OnnxRuntimeOptions | None = None, spec: ModelSpec | None = None):
         super().__init__(path, spec)
-        self.requested = [SHORT.get(p.lower(), p) for p in providers] if providers else None
-        if graph_optimization_level not in _LEVELS:
-            raise EdgecvError(f"graph optimisation level {graph_optimization_level!r} is not one of {', '.join(_LEVELS)}")
-        self.level = graph_optimization_level
-        self.threads = intra_op_threads
+        o = options or OnnxRuntimeOptions()
+        self.requested = [SHORT.get(p.lower(), p) for p in o.providers] if o.providers else None
+        if o.graph_optimization_level not in _LEVELS:
+            raise EdgecvError(f"graph optimisation level {o.graph_optimization_level!r} is not one of "
+                              f"{', '.join(_LEVELS)}")
+        self.level = o.graph_optimization_level
+        self.threads = o.intra_op_threads
         self.session = None
         self._read_model()  # spec and I/O are known before activation
 
@@ -55,19 +73,7 @@ class OnnxRuntime(Runtime):
         return chosen
 
     def _session(self, providers):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[self.level])
-        if self.threads:
-            so.intra_op_num_threads = int(self.threads)
-        try:
-            return ort.InferenceSession(str(self.path), so, providers=providers)
-        except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise EdgecvError(f"{self.path} is not a loadable ONNX model ({msg[:160]})",
-                              "re-export it with `edgecv export`") from None
+        return ort_session(self.path, providers, self.level, self.threads)
 
     def _read_model(self):
         import onnxruntime as ort
@@ -88,8 +94,7 @@ class OnnxRuntime(Runtime):
 
     def activate_impl(self):
         providers = self._providers(self._ort)
-        self.session = self._probe if providers == ["CPUExecutionProvider"] and not self.threads \
-            and self.level == "all" else self._session(providers)
+        self.session = self._probe if providers == ["CPUExecutionProvider"] else self._session(providers)
         self._probe = None
         self.name = f"onnxruntime/{self.session.get_providers()[0]}"
         self._in = self.inputs[0].name

@@ -10,15 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecv.errors import EdgecvError
-from edgecv.parity import compare_logits
+from edgecv.errors import EdgecvError, ImageError, RuntimeFailure
+from edgecv.parity import TOLERANCES, Tolerance, end_to_end
 from edgecv.spec import ModelSpec
-
-# Tolerances by candidate precision: (atol, rtol) on logits, minimum top-1 agreement.
-TOLERANCES = {"fp32": (1e-4, 1e-3, 1.0), "fp16": (1e-2, 1e-2, 0.99), "int8": (5e-2, 1e-1, 0.95)}
-# End to end (real images through each side's own preprocessing): rounding of one grey level is
-# legitimate there, a wrong mean/std or channel order is not.
-E2E_MAX_REL = 2e-2
 
 
 @dataclass
@@ -79,7 +73,7 @@ def precision_of(path: Path) -> str:
 
 def backends_for(path: Path) -> list[tuple[str, dict, str | None]]:
     """(backend, options, skip reason or None) for every backend that could run this file."""
-    from edgecv.runtimes.gpu import cuda_device_count
+    from edgecv.runtimes.backends.gpu import cuda_device_count
 
     suffix = path.suffix.lower()
     gpu = cuda_device_count() > 0
@@ -105,7 +99,7 @@ def backends_for(path: Path) -> list[tuple[str, dict, str | None]]:
 def _label(backend, options):
     """The name a row gets before (or without) running: what the runtime's .name would say."""
     if backend == "onnxruntime":
-        from edgecv.runtimes.onnxrt import SHORT
+        from edgecv.runtimes.backends.onnxrt import SHORT
 
         return f"onnxruntime/{SHORT[options['providers'][0]]}"
     return f"{backend}/{options.get('device', 'gpu')}"
@@ -113,10 +107,10 @@ def _label(backend, options):
 
 def default_images() -> list[Path]:
     from edgecv.assets import SAMPLES
-    from edgecv.images import IMAGE_SUFFIXES
+    from edgecv.formats import is_image
 
     return sorted(p for d in ("digits", "photos") for p in (SAMPLES / d).rglob("*")
-                  if p.suffix.lower() in IMAGE_SUFFIXES) if SAMPLES.is_dir() else []
+                  if is_image(p)) if SAMPLES.is_dir() else []
 
 
 def spec_mismatch(ref: ModelSpec, cand: ModelSpec) -> str | None:
@@ -133,39 +127,20 @@ def _failing_module(err: Exception, path: Path) -> str:
         return ""
     import onnx
 
-    from edgecv.layerwise import node_to_module
+    from edgecv.verify.layerwise import node_to_module
 
     mod = node_to_module(onnx.load(str(path), load_external_data=False), m.group(1))
     return f"{mod or '(root)'} (node {m.group(1)})" if mod is not None else f"node {m.group(1)}"
 
 
-class _Reference:
-    def __init__(self, loaded, fp64: bool):
-        import torch
-
-        self.torch = torch
-        self.model = loaded.model.eval()
-        self.spec = loaded.spec
-        self.fp64 = fp64
-        if fp64:
-            self.model = self.model.double()
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        t = self.torch.from_numpy(x).double() if self.fp64 else self.torch.from_numpy(x)
-        with self.torch.inference_mode():
-            out = self.model(t)
-        out = out.logits if hasattr(out, "logits") else out
-        return out.double().numpy() if self.fp64 else out.float().numpy()
-
-
-def _reference_e2e(ref: _Reference, images: list[Path]):
+def _reference_e2e(ref, spec: ModelSpec, images: list[Path]):
     """Training pipeline (torchvision on PIL) feeding torch."""
     import torch
     from PIL import Image, ImageOps
 
-    from edgecv.transforms import eval_transform
+    from edgecv.training.transforms import eval_transform
 
-    tf = eval_transform(ref.spec)
+    tf = eval_transform(spec)
     xs = []
     for p in images:
         with Image.open(p) as im:
@@ -173,28 +148,26 @@ def _reference_e2e(ref: _Reference, images: list[Path]):
     return ref(torch.stack(xs).numpy().astype(np.float32))
 
 
-def _random_checks(row: Row, rt, path: Path, inputs, expected, atol, rtol, min_top1):
+def _random_checks(row: Row, rt, path: Path, inputs, expected, tol: Tolerance):
     """Random batches against the reference; fills ``row``; returns the worst input (or None)."""
     worst, worst_x = None, None
     for name, x in inputs:
         try:
             got = rt.infer(x)
-        except EdgecvError as e:
+        except RuntimeFailure as e:  # the backend failed mid-graph: name the module if we can
+            row.status, row.reason = "fail", f"{name}: {e.message}"
+            row.first_divergence = _failing_module(e, path) or None
+            break
+        except EdgecvError as e:  # the input does not fit the model file
             row.status, row.reason = "fail", f"{name}: {e.message}"
             row.first_divergence = "input: " + e.message.split(": ", 1)[-1]
             break
-        except Exception as e:  # noqa: BLE001 - a backend failing mid-graph
-            row.status = "fail"
-            row.reason = f"{name}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
-            row.first_divergence = _failing_module(e, path) or None
-            break
-        scale = float(np.abs(expected[name]).max()) or 1.0
-        c = compare_logits(expected[name], got, tol=atol + rtol * scale)
+        c = tol(expected[name], got)
         if worst is None or c.max_rel > worst.max_rel:
             worst, worst_x = c, x
-        if not c.ok(atol, rtol, scale) or c.top1 < min_top1 and c.top1_disagree_beyond_tol:
+        if not c:
             row.status = "fail"
-            row.reason = row.reason or f"{name}: max abs {c.max_abs:.3g} > {atol} + {rtol} x {scale:.3g}"
+            row.reason = row.reason or f"{name}: {c.reason}"
     if worst is not None:
         row.max_abs, row.max_rel, row.rel_l2 = worst.max_abs, worst.max_rel, worst.rel_l2
         row.cosine, row.top1, row.top5 = worst.cosine, worst.top1, worst.top5
@@ -203,8 +176,8 @@ def _random_checks(row: Row, rt, path: Path, inputs, expected, atol, rtol, min_t
 
 def _deploy_inputs(spec: ModelSpec, images: list[Path]):
     """Each image through the deploy side's own decoding and preprocessing (unreadables skipped)."""
-    from edgecv.images import ImageError, read_image
-    from edgecv.preprocess import Preprocessor
+    from edgecv.runtimes.pipeline.images import read_image
+    from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
     pre = Preprocessor(spec)
     ok_idx, xs = [], []
@@ -217,17 +190,17 @@ def _deploy_inputs(spec: ModelSpec, images: list[Path]):
     return np.asarray(ok_idx, dtype=np.int64), np.stack(xs)
 
 
-def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, min_top1):
+def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: Tolerance):
     """Real images end to end: candidate (deploy pipeline) vs reference (training pipeline)."""
     ok_idx, xs = deployed
     got = np.concatenate([rt.infer(xs[i:i + 8]) for i in range(0, len(xs), 8)])
-    c = compare_logits(e2e_ref[ok_idx], got, tol=0.0)
+    c = tol(e2e_ref[ok_idx], got)
     row.e2e_max_rel, row.e2e_top1 = c.max_rel, c.top1
     if (truth >= 0).any():
         t_ok = truth[ok_idx]
         row.accuracy = float((got.argmax(1) == t_ok)[t_ok >= 0].mean())
         row.reference_accuracy = float((e2e_ref.argmax(1) == truth)[truth >= 0].mean())
-    if c.max_rel > E2E_MAX_REL or c.top1 < min_top1:
+    if not c:
         row.status = "fail"
         row.reason = row.reason or f"real images end to end: max rel {c.max_rel:.3g}, top-1 agreement {c.top1:.0%}"
         mismatch = spec_mismatch(spec, rt.spec)
@@ -238,11 +211,14 @@ def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, min_t
 def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), seeds=(0, 1),
            arch=None, num_classes=None, unsafe_load=False, atol=None, rtol=None, reference="fp32",
            per_layer=False, backends=None, progress=None) -> VerifyResult:
-    from edgecv.checkpoint import load_model
+    from edgecv.loaders.checkpoint import load_model
     from edgecv.runtimes import load
 
     loaded = load_model(checkpoint, arch=arch, num_classes=num_classes, unsafe=unsafe_load)
-    ref = _Reference(loaded, reference == "fp64")
+    from edgecv.loaders.reference import TorchReference
+
+    model = loaded.model.eval()
+    ref = TorchReference(model, fp64=reference == "fp64")  # fp64: an upcast copy; ``model`` stays fp32
     spec = loaded.spec
     tmp = None
     files = [Path(f) for f in model_files]
@@ -260,7 +236,7 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
     rng_inputs = [(f"seed {s} b={b}", np.random.default_rng(s).standard_normal(
         (b, spec.channels, *spec.input_size)).astype(np.float32)) for s in seeds for b in batch_sizes]
     expected = {name: ref(x) for name, x in rng_inputs}
-    e2e_ref = _reference_e2e(ref, images) if images else None
+    e2e_ref = _reference_e2e(ref, spec, images) if images else None
     # labelled images: those in a folder named after a class (ImageFolder layout)
     truth = np.array([spec.labels.index(p.parent.name) if p.parent.name in spec.labels else -1 for p in images])
     result = VerifyResult(str(checkpoint), inputs={"random": [n for n, _ in rng_inputs], "images": len(images),
@@ -268,8 +244,7 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
     try:
         for f in files:
             precision = precision_of(f)
-            d_atol, d_rtol, min_top1 = TOLERANCES[precision]
-            a_tol, r_tol = atol if atol is not None else d_atol, rtol if rtol is not None else d_rtol
+            tol = TOLERANCES[precision].with_overrides(atol, rtol)
             deployed = None  # (indices that decoded, preprocessed batch) with this candidate's spec
             for backend, options, skip in backends_for(f):
                 label = _label(backend, options)
@@ -283,17 +258,16 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
                     progress(f"{f.name} on {label}")
                 with load(f, backend, **options) as rt:
                     row.runtime = rt.name
-                    worst_x = _random_checks(row, rt, f, rng_inputs, expected, a_tol, r_tol, min_top1)
+                    worst_x = _random_checks(row, rt, f, rng_inputs, expected, tol)
                     if images and row.first_divergence is None:
                         if deployed is None:  # the same for every backend of this candidate
                             deployed = _deploy_inputs(rt.spec, images)
-                        _image_checks(row, rt, spec, deployed, e2e_ref, truth, min_top1)
+                        _image_checks(row, rt, spec, deployed, e2e_ref, truth, end_to_end(precision))
                     if (per_layer or row.status == "fail") and row.first_divergence is None \
                             and f.suffix.lower() == ".onnx" and worst_x is not None:
-                        from edgecv.layerwise import first_divergence
+                        from edgecv.verify.layerwise import first_divergence
 
-                        d = first_divergence(f, ref.model if not ref.fp64 else loaded.model.float(), worst_x[:1],
-                                             a_tol, r_tol)
+                        d = first_divergence(f, model, worst_x[:1], tol)
                         row.first_divergence = d.describe() if d else ("no module diverges" if per_layer else None)
                 result.rows.append(row)
     finally:

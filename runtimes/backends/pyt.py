@@ -1,33 +1,35 @@
 """torch backend (build side): edgecv checkpoints, state_dicts, TorchScript and .pt2, CPU or CUDA."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from edgecv.errors import EdgecvError
+from edgecv.log import warn
 from edgecv.runtimes.base import Runtime, TensorInfo
+from edgecv.runtimes.options import TorchOptions
 
 
 class TorchRuntime(Runtime):
     backend = "torch"
 
-    def __init__(self, path, device: str = "auto", arch=None, num_classes=None, unsafe_load=False):
+    def __init__(self, path, options: TorchOptions | None = None):
         super().__init__(path)
+        o = options or TorchOptions()
         try:
             import torch
         except ImportError:
             raise EdgecvError(f"running {path.name} needs torch", "pip install 'edgecv[export]', or export "
                               "it to ONNX and run that") from None
-        from edgecv.checkpoint import load_model
+        from edgecv.loaders.checkpoint import load_model
 
         self._torch = torch
-        self.loaded = load_model(path, arch=arch, num_classes=num_classes, unsafe=unsafe_load)
+        self.loaded = load_model(path, arch=o.arch, num_classes=o.num_classes, unsafe=o.unsafe_load)
         self.spec = self.loaded.spec
+        device = o.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device.startswith("cuda") and not torch.cuda.is_available():
-            print("warning: CUDA requested but not available; falling back to cpu", file=sys.stderr)
+            warn("CUDA requested but not available; falling back to cpu")
             device = "cpu"
         self.device = device
         s = self.spec
@@ -35,19 +37,18 @@ class TorchRuntime(Runtime):
         self.outputs = [TensorInfo("logits", (None, s.num_classes), np.dtype(np.float32))]
 
     def activate_impl(self):
-        self.model = self.loaded.model.to(self.device)
+        from edgecv.loaders.reference import TorchReference
+
+        model = self.loaded.model.to(self.device)
         try:
-            self.model.eval()
+            model.eval()
         except (NotImplementedError, RuntimeError):  # exported programs refuse .eval()
             pass
+        self.reference = TorchReference(model, device=self.device)
         self.name = f"torch/{self.device}"
 
     def infer_impl(self, batch):
-        torch = self._torch
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(batch).to(self.device))
-        out = out.logits if hasattr(out, "logits") else out
-        return out.float().cpu().numpy()
+        return self.reference(batch)
 
     def deactivate_impl(self):
-        self.model = None
+        self.reference = None

@@ -1,0 +1,1 @@
+"""One file per backend (``onnxrt``, ``trt``, ``pyt``), imported lazily by ``edgecv.runtimes.load``."""

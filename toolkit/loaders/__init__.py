@@ -1,0 +1,1 @@
+"""Model sources (build side, torch): what people save, loaded as an eval-mode module with its spec."""

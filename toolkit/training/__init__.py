@@ -1,0 +1,1 @@
+"""Training (build side, torch): data sets, transforms, losses and the training loop."""
