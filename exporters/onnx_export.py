@@ -48,6 +48,8 @@ class ExportOptions:
     atol: float = 1e-4
     rtol: float = 1e-3
     odconv_temperature: float | None = 1.0
+    exif_transpose: bool | None = None  # None: as the checkpoint's spec says
+    high_bit_depth: str | None = None
 
 
 @dataclass
@@ -100,8 +102,12 @@ def resolve_odconv_mode(mode: str, target: str) -> str:
     return mode
 
 
-def _adjust_spec(spec: ModelSpec, imgsz) -> ModelSpec:
+def _adjust_spec(spec: ModelSpec, imgsz, exif_transpose=None, high_bit_depth=None) -> ModelSpec:
     spec = copy.deepcopy(spec)
+    if exif_transpose is not None:
+        spec.exif_transpose = exif_transpose
+    if high_bit_depth is not None:
+        spec = ModelSpec.from_dict({**spec.to_dict(), "high_bit_depth": high_bit_depth})  # validated
     if imgsz:
         h, w = imgsz
         if spec.resize is not None:
@@ -250,7 +256,7 @@ def export_onnx(checkpoint, options: ExportOptions,
 
     t = time.perf_counter()
     lm = load_model(checkpoint, arch=options.arch, num_classes=options.num_classes, unsafe=options.unsafe_load)
-    spec = _adjust_spec(lm.spec, options.imgsz)
+    spec = _adjust_spec(lm.spec, options.imgsz, options.exif_transpose, options.high_bit_depth)
     stage("load", t, f"{spec.arch} ({lm.kind}), {spec.num_classes} classes")
 
     t = time.perf_counter()

@@ -27,7 +27,7 @@ def require_tensorrt():
 
 
 def _calibrator(trt, spec, images: list[Path], batch: int, cache: Path):
-    from edgecv.runtimes.pipeline.images import read_image
+    from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
     from edgecv.runtimes.pipeline.preprocess import Preprocessor
     from edgecv.runtimes.backends.trt import _check, _cudart
 
@@ -50,7 +50,7 @@ def _calibrator(trt, spec, images: list[Path], batch: int, cache: Path):
         def get_batch(self, names):
             if not self.batches:
                 return None
-            x = pre.batch([read_image(p) for p in self.batches.pop(0)])
+            x = pre.batch([read_image(p, DecodeOptions.for_spec(spec)) for p in self.batches.pop(0)])
             if len(x) < batch:
                 x = np.concatenate([x, np.repeat(x[-1:], batch - len(x), axis=0)])
             _check(cudart.cudaMemcpy(self.device, x.ctypes.data, x.nbytes,

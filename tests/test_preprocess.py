@@ -5,7 +5,7 @@ import skimage.data
 from PIL import Image, ImageOps
 
 from edgecv.errors import ImageError
-from edgecv.runtimes.pipeline.images import decode, read_image
+from edgecv.runtimes.pipeline.images import DecodeOptions, decode, read_image
 from edgecv.runtimes.pipeline.preprocess import Preprocessor
 from edgecv.spec import ModelSpec
 from edgecv.training.transforms import eval_transform
@@ -105,20 +105,29 @@ def test_images_as_they_come(tmp_path):
     for name, im in cases.items():
         got = decode(_png_bytes(im))
         assert np.array_equal(got, np.asarray(im.convert("RGB"))), name
-    # 16-bit PNG: scaled to 8 bits (PIL would clip to 255)
-    arr16 = (rng.random((20, 30)) * 65535).astype(np.uint16)
+    # 16-bit PNG, grey and colour: by default as PIL's convert("RGB") (what torchvision's loader
+    # feeds training: grey clipped to 255, colour keeps the high byte); "scale" maps v / 257
     import cv2
 
-    ok, enc = cv2.imencode(".png", arr16)
-    got = decode(enc.tobytes())
-    assert got.dtype == np.uint8 and np.abs(got[..., 0].astype(int) - np.round(arr16 / 257)).max() <= 1
-    # EXIF orientation applied as PIL's exif_transpose does
+    for arr16 in [(rng.random((20, 30)) * 65535).astype(np.uint16),
+                  (rng.random((20, 30, 3)) * 65535).astype(np.uint16)]:
+        ok, enc = cv2.imencode(".png", arr16)
+        (tmp_path / "deep.png").write_bytes(enc.tobytes())
+        got = decode(enc.tobytes())
+        assert got.dtype == np.uint8 and np.array_equal(got, np.asarray(Image.open(tmp_path / "deep.png").convert("RGB")))
+        scaled = decode(enc.tobytes(), options=DecodeOptions(high_bit_depth="scale"))
+        rgb16 = arr16[..., None].repeat(3, 2) if arr16.ndim == 2 else arr16[..., ::-1]
+        assert np.abs(scaled.astype(int) - np.round(rgb16 / 257)).max() <= 1
+    # EXIF orientation: ignored by default (torchvision's loader), applied as PIL's exif_transpose
+    # when the spec says the training pipeline applied it
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 CW on display
     data = _png_bytes(pil, format="JPEG", quality=95, exif=exif.tobytes())
     (tmp_path / "rot.jpg").write_bytes(data)
+    stored = np.asarray(Image.open(tmp_path / "rot.jpg").convert("RGB"))
+    assert stored.shape == (40, 60, 3) and np.array_equal(read_image(tmp_path / "rot.jpg"), stored)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "rot.jpg")).convert("RGB"))
-    got = read_image(tmp_path / "rot.jpg")
+    got = read_image(tmp_path / "rot.jpg", DecodeOptions(exif_transpose=True))
     assert got.shape == expected.shape == (60, 40, 3)
     assert np.array_equal(got, expected)
     # huge

@@ -10,6 +10,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mjpeg", ".mjpg",
                   ".gif", ".wmv", ".flv")
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+# Images declaring more pixels than this are refused unread (decompression bombs): Pillow's default
+# Image.MAX_IMAGE_PIXELS.  `edgecv run --max-image-pixels N` raises it.
+MAX_IMAGE_PIXELS = 89_478_485
 # model file suffix -> the backend that runs it
 MODEL_SUFFIXES = {".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt",
                   ".pt": "torch", ".pth": "torch", ".pt2": "torch", ".torchscript": "torch"}

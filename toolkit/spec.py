@@ -14,6 +14,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
+HIGH_BIT_DEPTHS = ("pil", "scale")  # > 8-bit images: as PIL's convert("RGB"), or scaled v / 257
 METADATA_KEY = "edgecv.spec"
 
 
@@ -24,7 +25,9 @@ class ModelSpec:
     The pipeline it describes is torchvision's classic one, in this order: decode, convert to
     ``channel_order``, resize so the shorter side is ``resize`` (``None``: resize straight to
     ``input_size``), centre-crop to ``input_size``, scale to [0, 1], subtract ``mean``, divide by
-    ``std``, lay out as ``layout`` (NCHW).
+    ``std``, lay out as ``layout`` (NCHW).  How the training loader decoded files is part of it:
+    ``exif_transpose`` (torchvision's default loader does not apply EXIF orientation;
+    ``ImageOps.exif_transpose`` does) and ``high_bit_depth`` (see ``HIGH_BIT_DEPTHS``).
     """
 
     arch: str
@@ -36,6 +39,8 @@ class ModelSpec:
     std: tuple[float, ...] = IMAGENET_STD
     channel_order: str = "RGB"
     layout: str = "NCHW"
+    exif_transpose: bool = False
+    high_bit_depth: str = "pil"
     labels: list[str] = field(default_factory=list)
     model_kwargs: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # provenance: edgecv version, sha256, export options
@@ -53,6 +58,9 @@ class ModelSpec:
             raise EdgecvError(f"spec interpolation {self.interpolation!r} is not one of {INTERPOLATIONS}")
         if self.channel_order not in CHANNEL_ORDERS:
             raise EdgecvError(f"spec channel_order {self.channel_order!r} is not one of {CHANNEL_ORDERS}")
+        if self.high_bit_depth not in HIGH_BIT_DEPTHS:
+            raise EdgecvError(f"spec high_bit_depth {self.high_bit_depth!r} is not one of {HIGH_BIT_DEPTHS}")
+        self.exif_transpose = bool(self.exif_transpose)
         if self.layout != "NCHW":
             raise EdgecvError(f"spec layout {self.layout!r} is not supported; use NCHW")
         if len(self.mean) != self.channels or len(self.std) != self.channels:

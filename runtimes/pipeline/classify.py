@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from edgecv.errors import ImageError
-from edgecv.runtimes.pipeline.images import read_image
+from edgecv.runtimes.pipeline.images import MAX_PIXELS, DecodeOptions, read_image
 from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
 
@@ -40,20 +40,21 @@ class Result:
         return d
 
 
-def _load(path: Path, pre: Preprocessor, keep: bool):
+def _load(path: Path, pre: Preprocessor, decode: DecodeOptions, keep: bool):
     try:
-        img = read_image(path)
+        img = read_image(path, decode)
         return path, pre(img), (img if keep else None), None
     except ImageError as e:
         return path, None, None, str(e)
 
 
 def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5, workers: int = 2,
-                   keep_images: bool = False) -> Iterator[Result]:
+                   keep_images: bool = False, max_pixels: int | None = MAX_PIXELS) -> Iterator[Result]:
     """Yield one Result per path, in order.  Decoding runs ``workers`` threads ahead of inference
     (OpenCV and numpy release the GIL); at most ``4 * batch_size`` images are in flight."""
     spec = rt.spec
     pre = Preprocessor(spec)
+    decode = DecodeOptions.for_spec(spec, max_pixels)
     static = rt.inputs[0].static_batch
     if static:
         batch_size = static
@@ -69,7 +70,7 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
                     p = next(it)
                 except StopIteration:
                     return
-                pending.append(pool.submit(_load, p, pre, keep_images))
+                pending.append(pool.submit(_load, p, pre, decode, keep_images))
 
         fill()
         ready: list = []  # (path, x | None, img, error) in input order

@@ -120,6 +120,18 @@ def _plan(h, w, oh, ow, th, tw, interpolation):
     return horiz, vert, first, last, left
 
 
+ROW_BAND = 256  # rows per horizontal-pass MatMul: bounds memory on large photos
+
+
+def _horizontal(horiz: _Band, rows_img: np.ndarray, tw: int) -> np.ndarray:
+    """The horizontal pass of (R, W, C) uint8 rows -> (C, tw, R) float32."""
+    rows, c = rows_img.shape[0], rows_img.shape[2]
+    g = horiz.windows(rows_img, 1)  # R, nb, C, width (uint8 gather)
+    nb = g.shape[1]
+    g = g.transpose(1, 0, 2, 3).astype(np.float32).reshape(nb, rows * c, horiz.width)
+    return horiz.matmul(g).reshape(nb, rows, c, -1).transpose(2, 0, 3, 1).reshape(c, -1, rows)[:, :tw]
+
+
 def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear") -> np.ndarray:
     """PIL ``resize(out_hw)`` + torchvision ``CenterCrop(crop_hw)`` of an (H, W, C) uint8 image,
     returned as float32 (C, th, tw) holding integer grey levels.  Only the rows and columns that
@@ -136,11 +148,9 @@ def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear") 
     rows = last - first
     if horiz is None:  # (C, tw, R)
         t = img[first:last, left:left + tw].transpose(2, 1, 0).astype(np.float32)
-    else:
-        g = horiz.windows(img[first:last], 1)  # R, nb, C, width (uint8 gather)
-        nb = g.shape[1]
-        g = g.transpose(1, 0, 2, 3).astype(np.float32).reshape(nb, rows * c, horiz.width)
-        t = horiz.matmul(g).reshape(nb, rows, c, -1).transpose(2, 0, 3, 1).reshape(c, -1, rows)[:, :tw]
+    else:  # in bands of rows: the float32 gather of a 6000 x 4000 photo would otherwise take ~270 MB
+        t = np.concatenate([_horizontal(horiz, img[r:min(r + ROW_BAND, last)], tw)
+                            for r in range(first, last, ROW_BAND)], axis=2)
     if vert is None:
         return np.ascontiguousarray(t.transpose(0, 2, 1))
     g = vert.windows(t, 2)  # C, tw, nb, width
@@ -166,8 +176,13 @@ def crop_box(h: int, w: int, th: int, tw: int) -> tuple[int, int]:
 
 def to_gray(img: np.ndarray, order: str = "RGB") -> np.ndarray:
     """PIL ``convert('L')``: ITU-R 601-2 luma in Pillow's 16-bit fixed point."""
-    r, g, b = (img[..., i].astype(np.uint32) for i in ((0, 1, 2) if order == "RGB" else (2, 1, 0)))
-    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+    out = np.empty(img.shape[:2], np.uint8)
+    ri, gi, bi = (0, 1, 2) if order == "RGB" else (2, 1, 0)
+    for r0 in range(0, img.shape[0], ROW_BAND):  # in bands: uint32 copies of a whole photo are large
+        band = img[r0:r0 + ROW_BAND]
+        r, g, b = (band[..., i].astype(np.uint32) for i in (ri, gi, bi))
+        out[r0:r0 + ROW_BAND] = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
+    return out
 
 
 class Preprocessor:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edgecv.errors import EdgecvError
+from edgecv.errors import EdgecvError, ImageError
 from edgecv.formats import is_url
+from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own chatter
 try:
@@ -45,11 +46,59 @@ class Frame:
     t_capture: float  # time.perf_counter() when it was read
 
 
+class ImageSequence:
+    """``frame_%04d.png`` read through edgecv's own decoder (the part of ``cv2.VideoCapture`` that
+    Source uses), so a sequence of photos is decoded exactly as the same photos given one by one:
+    OpenCV's image-sequence capture would apply EXIF orientation whatever the spec says.  Numbering
+    starts at the first of 0..4 that exists and ends at the first gap."""
+
+    def __init__(self, pattern: str, decode: DecodeOptions):
+        self.pattern, self.decode = pattern, decode
+        self.start = next((i for i in range(5) if os.path.isfile(self._name(i))), None)
+        self.pos = self.start
+        self._next = None
+
+    def _name(self, i: int) -> str:
+        try:
+            return self.pattern % i
+        except (TypeError, ValueError):
+            raise EdgecvError(f"{self.pattern} is not an image sequence pattern", "use e.g. frame_%04d.png") from None
+
+    def isOpened(self) -> bool:  # noqa: N802 - cv2.VideoCapture's names
+        return self.start is not None
+
+    def grab(self) -> bool:
+        name = self._name(self.pos)
+        if not os.path.isfile(name):
+            return False
+        self.pos += 1
+        try:
+            self._next = np.ascontiguousarray(read_image(name, self.decode)[..., ::-1])  # BGR, as capture gives
+        except ImageError:
+            self._next = None
+        return True
+
+    def retrieve(self):
+        return self._next is not None, self._next
+
+    def get(self, prop):
+        return 0.0
+
+    def set(self, prop, value):
+        if prop == cv2.CAP_PROP_POS_FRAMES:
+            self.pos = self.start + int(value)
+
+    def release(self):
+        self._next = None
+
+
 class Source:
     """Iterate ``Frame``s; ``stats`` says how many were dropped / corrupt; ``close()`` stops it."""
 
-    def __init__(self, target: str | int, live: bool | None = None, reconnect: float = 3.0, loop: bool = False):
+    def __init__(self, target: str | int, live: bool | None = None, reconnect: float = 3.0, loop: bool = False,
+                 decode: DecodeOptions = DecodeOptions()):
         self.target = target
+        self.decode = decode  # image sequences are decoded as single images are (EXIF, bit depth, size limit)
         self.is_camera = isinstance(target, int)
         self.live = live if live is not None else (self.is_camera or is_url(str(target)))
         self.reconnect = reconnect
@@ -82,7 +131,13 @@ class Source:
                 raise EdgecvError(f"camera {self.target} could not be opened (capture backends tried: "
                                   f"{', '.join(tried)})", "check the index with `v4l2-ctl --list-devices`")
             return None
-        if not self.live and "%" not in str(self.target) and not os.path.exists(self.target):
+        if not self.live and "%" in str(self.target):
+            seq = ImageSequence(str(self.target), self.decode)
+            if not seq.isOpened() and first:
+                raise EdgecvError(f"no file matches the image sequence {self.target}",
+                                  "the pattern numbers frames as printf does: frame_%04d.png -> frame_0000.png, ...")
+            return seq if seq.isOpened() else None
+        if not self.live and not os.path.exists(self.target):
             raise EdgecvError(f"{self.target} does not exist")
         cap = cv2.VideoCapture(str(self.target), cv2.CAP_FFMPEG if self.live else cv2.CAP_ANY)
         if not cap.isOpened():

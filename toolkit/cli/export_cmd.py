@@ -22,6 +22,12 @@ def export_cmd(
     exporter: Annotated[str, typer.Option(help="auto | dynamo | torchscript")] = "auto",
     unsafe_load: Annotated[bool, typer.Option(help="allow a pickled nn.Module (runs code!)")] = False,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="skip the ONNX Runtime check")] = False,
+    exif_transpose: Annotated[Optional[bool], typer.Option(
+        "--exif-transpose/--no-exif-transpose",
+        help="the training loader applied EXIF orientation (ImageOps.exif_transpose); default: as the "
+             "checkpoint's spec says (torchvision's ImageFolder loader does not)")] = None,
+    high_bit_depth: Annotated[Optional[str], typer.Option(
+        help="16-bit images as the training loader saw them: pil (PIL's convert('RGB')) | scale (v / 257)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="onnx | engine (a TensorRT engine built from the "
                                      "ONNX on this machine's GPU; the .onnx is kept beside it)")] = "onnx",
     json_out: Annotated[bool, typer.Option("--json", help="summary as JSON on stdout")] = False,
@@ -46,7 +52,8 @@ def export_cmd(
         output, target = engine.with_suffix(".onnx"), "tensorrt"
     opts = ExportOptions(output=output, arch=arch, num_classes=num_classes, opset=opset, batch=batch,
                          imgsz=imgsz, odconv_mode=odconv_mode, target=target, exporter=exporter,
-                         unsafe_load=unsafe_load, validate=not no_validate)
+                         unsafe_load=unsafe_load, validate=not no_validate, exif_transpose=exif_transpose,
+                         high_bit_depth=high_bit_depth)
 
     def on_stage(name, seconds, detail):
         err.print(f"[green]✓[/] {name:<9} {seconds:6.2f}s  {detail}", highlight=False)

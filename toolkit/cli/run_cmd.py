@@ -5,6 +5,7 @@ import typer
 
 from edgecv.cli import app
 from edgecv.cli.common import cli_errors, err, out
+from edgecv.formats import MAX_IMAGE_PIXELS
 
 
 def resolve_model(sources: list[str], model: str | None) -> tuple[str, list[str]]:
@@ -44,6 +45,8 @@ def run_cmd(
     smooth: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="streams: EMA of probabilities")] = None,
     every: Annotated[int, typer.Option(min=1, help="streams: infer every N-th frame")] = 1,
     reconnect: Annotated[float, typer.Option(min=0.0, help="streams: seconds to retry a lost source")] = 3.0,
+    max_image_pixels: Annotated[int, typer.Option(min=0, help="refuse images that declare more pixels than this "
+                                                  "(decompression bombs; Pillow's default; 0: no limit)")] = MAX_IMAGE_PIXELS,
 ):
     """Classify images, folders, globs, videos, streams or a camera on ONNX Runtime, TensorRT or torch."""
     import json
@@ -76,7 +79,7 @@ def run_cmd(
 
         code = run_stream_cli(rt, camera if camera is not None else streams[0], topk=topk, show=not no_show,
                               record=record, json_lines=json_out, max_frames=max_frames, duration=duration,
-                              smooth=smooth, every=every, reconnect=reconnect)
+                              smooth=smooth, every=every, reconnect=reconnect, max_pixels=max_image_pixels)
         raise typer.Exit(code)
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +89,8 @@ def run_cmd(
         task = progress.add_task("classifying", total=len(paths)) if progress else None
         from edgecv.runtimes.pipeline.classify import classify_paths
 
-        for r in classify_paths(rt, paths, batch_size=batch_size, topk=topk, keep_images=bool(save_dir)):
+        for r in classify_paths(rt, paths, batch_size=batch_size, topk=topk, keep_images=bool(save_dir),
+                                   max_pixels=max_image_pixels):
             if r.error:
                 failed += 1
                 err.print(f"[red]skipped[/] {r.error}", highlight=False)

@@ -7,7 +7,8 @@ from edgecv.cli.common import err
 
 
 def run_stream_cli(rt, target, *, topk, show, record, json_lines, max_frames, duration, smooth, every,
-                   reconnect) -> int:
+                   reconnect, max_pixels=None) -> int:
+    from edgecv.runtimes.pipeline.images import DecodeOptions
     from edgecv.runtimes.streams.capture import Source
     from edgecv.runtimes.streams.loop import StreamOptions, display_available, run_stream
 
@@ -20,7 +21,7 @@ def run_stream_cli(rt, target, *, topk, show, record, json_lines, max_frames, du
     opts = StreamOptions(topk=topk, show=show, record=record, json_lines=json_lines, max_frames=max_frames,
                          duration=duration, smooth=smooth, every=every)
     with rt:
-        source = Source(target, reconnect=reconnect)
+        source = Source(target, reconnect=reconnect, decode=DecodeOptions.for_spec(rt.spec, max_pixels))
         summary = run_stream(rt, source, opts, out=sys.stdout)
     d = summary.to_dict()
     err.print(f"{d['source']}: {d['frames']} frames ({d['inferred']} inferred), {d['dropped']} dropped, "

@@ -102,6 +102,7 @@ def train(cfg: TrainConfig, progress=None) -> TrainResult:
     n = len(train_split.labels)
     model = create_model(cfg.arch, num_classes=n, **kwargs)
     spec = default_spec(cfg.arch, num_classes=n, labels=train_split.labels, model_kwargs=kwargs)
+    spec.exif_transpose = True  # the training loader (data.LazyImages) applies ImageOps.exif_transpose
     if cfg.data in BUILTIN:
         spec.resize = None  # 8x8 / 28x28 digits are resized straight to the input size
     flip = cfg.data not in BUILTIN  # mirrored digits are other digits

@@ -144,7 +144,7 @@ def _reference_e2e(ref, spec: ModelSpec, images: list[Path]):
     xs = []
     for p in images:
         with Image.open(p) as im:
-            xs.append(tf(ImageOps.exif_transpose(im)))
+            xs.append(tf(ImageOps.exif_transpose(im) if spec.exif_transpose else im))
     return ref(torch.stack(xs).numpy().astype(np.float32))
 
 
@@ -176,14 +176,15 @@ def _random_checks(row: Row, rt, path: Path, inputs, expected, tol: Tolerance):
 
 def _deploy_inputs(spec: ModelSpec, images: list[Path]):
     """Each image through the deploy side's own decoding and preprocessing (unreadables skipped)."""
-    from edgecv.runtimes.pipeline.images import read_image
+    from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
     from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
     pre = Preprocessor(spec)
+    decode = DecodeOptions.for_spec(spec)
     ok_idx, xs = [], []
     for i, p in enumerate(images):
         try:
-            xs.append(pre(read_image(p)))
+            xs.append(pre(read_image(p, decode)))
             ok_idx.append(i)
         except ImageError:
             continue
