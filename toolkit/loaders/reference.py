@@ -23,7 +23,6 @@ class TorchReference:
     in place, so per-layer comparisons can keep using it in float32."""
 
     def __init__(self, model: torch.nn.Module, fp64: bool = False, device: str = "cpu"):
-        self.fp32_model = model
         self.fp64 = fp64
         self.device = device
         self.model = copy.deepcopy(model).double() if fp64 else model

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecv.errors import EdgecvError, ImageError, RuntimeFailure
+from edgecv.formats import backend_of
 from edgecv.parity import TOLERANCES, Tolerance, end_to_end
 from edgecv.spec import ModelSpec
 
@@ -75,9 +76,9 @@ def backends_for(path: Path) -> list[tuple[str, dict, str | None]]:
     """(backend, options, skip reason or None) for every backend that could run this file."""
     from edgecv.runtimes.backends.gpu import cuda_device_count
 
-    suffix = path.suffix.lower()
+    backend = backend_of(path)
     gpu = cuda_device_count() > 0
-    if suffix == ".onnx":
+    if backend == "onnxruntime":
         import onnxruntime as ort
 
         avail = ort.get_available_providers()
@@ -86,7 +87,7 @@ def backends_for(path: Path) -> list[tuple[str, dict, str | None]]:
             why = None if gpu and prov in avail else ("no CUDA device" if not gpu else f"{prov} not in this onnxruntime build")
             rows.append(("onnxruntime", {"providers": [short]}, why))
         return rows
-    if suffix in (".engine", ".plan", ".trt"):
+    if backend == "tensorrt":
         try:
             import tensorrt  # noqa: F401
             why = None if gpu else "no CUDA device"
