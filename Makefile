@@ -25,7 +25,8 @@ install: $(STAMP)
 # Re-runs only when the lock or pyproject.toml changes.
 $(STAMP): $(LOCK) pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@# uv is on the main index: extra indexes a machine's pip.conf may name (and warn about) are not asked
+	PIP_EXTRA_INDEX_URL=" " $(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip sync -q --python $(BIN)/python $(LOCK)
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)

@@ -95,3 +95,18 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
                 else:
                     yield Result(str(path), topk_entries(next(probs), spec, topk), image=img)
             ready = []
+
+
+def write_csv(path, results) -> None:
+    """Results as CSV, one row per (image, rank); an unreadable image gets one row with its error.
+    Written to a temporary file and renamed."""
+    import csv
+
+    from edgecv.fileio import atomic_write_text
+
+    rows = [["source", "rank", "index", "label", "prob", "error"]]
+    for r in results:
+        if r.error:
+            rows.append([r.source, "", "", "", "", r.error])
+        rows += [[r.source, i + 1, t["index"], t["label"], t["prob"], ""] for i, t in enumerate(r.topk)]
+    atomic_write_text(path, lambda f: csv.writer(f).writerows(rows))

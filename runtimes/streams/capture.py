@@ -232,6 +232,11 @@ class Source:
             self._q.put(None)  # stay at the end for later calls
         return item
 
+    @property
+    def done(self) -> bool:
+        """The reader has stopped (end of file, or a live source lost for good)."""
+        return not self._thread.is_alive()
+
     def close(self):
         self._stop.set()
         try:

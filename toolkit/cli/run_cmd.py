@@ -107,7 +107,9 @@ def run_cmd(
                                 description=f"{done / max(time.perf_counter() - t0, 1e-9):6.1f} img/s")
     seconds = time.perf_counter() - t0
     if csv:
-        _write_csv(csv, results)
+        from edgecv.runtimes.pipeline.classify import write_csv
+
+        write_csv(csv, results)
     if not json_out:
         _table(results, rt)
     err.print(f"{len(results) - failed} classified, {failed} failed, "
@@ -140,23 +142,6 @@ def _table(results, rt):
         else:
             table.add_row(r.source, "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r.topk))
     out.print(table)
-
-
-def _write_csv(path: Path, results):
-    import csv as csvmod
-
-    from edgecv.fileio import atomic_write_text
-
-    rows = [["source", "rank", "index", "label", "prob", "error"]]
-    for r in results:
-        if r.error:
-            rows.append([r.source, "", "", "", "", r.error])
-        rows += [[r.source, i + 1, t["index"], t["label"], t["prob"], ""] for i, t in enumerate(r.topk)]
-
-    def write(f):
-        csvmod.writer(f).writerows(rows)
-
-    atomic_write_text(path, write)
 
 
 def _save_annotated(r, save_dir: Path):
