@@ -49,6 +49,7 @@ def test_folder_of_real_photos_shows_what_edgecv_run_says(window, qtbot, sample_
         assert window.bars[0].format().startswith(shown["label"])
     assert sample_onnx.name in window.status.text()
     assert "onnxruntime/CPUExecutionProvider" in window.status.text() and "28x28" in window.status.text()
+    assert "ms per image" in window.status.text()
     shot = tmp_path / "app.png"
     assert window.grab().save(str(shot))
     img = cv2.imread(str(shot))

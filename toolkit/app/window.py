@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,7 @@ class ClassifierWindow(QMainWindow):
         self.lock = threading.Lock()  # one inference at a time on the runtime
         self.paths: list[Path] = []
         self.results: dict[int, object] = {}
+        self.latency: dict[int, float] = {}  # ms per image (decode + preprocess + model)
         self.index = -1
         self.folder_worker = self.stream_worker = None
 
@@ -95,6 +97,7 @@ class ClassifierWindow(QMainWindow):
             self.rt.deactivate()
         self.rt, self.model_path, self.backend = rt, Path(path), backend
         self.results.clear()
+        self.latency.clear()
         self.error("")
         self.update_status()
         if 0 <= self.index < len(self.paths):
@@ -121,7 +124,7 @@ class ClassifierWindow(QMainWindow):
             self.error(str(e))
             return
         self.stop_workers()
-        self.paths, self.results, self.index = paths, {}, -1
+        self.paths, self.results, self.latency, self.index = paths, {}, {}, -1
         self.show_index(0)
         if len(paths) > 1 and self.rt is not None:
             from edgecv.app.workers import FolderWorker
@@ -134,16 +137,18 @@ class ClassifierWindow(QMainWindow):
             self.folder_worker.finished.connect(lambda: self.progress.setVisible(False))
             self.folder_worker.start()
 
-    def on_result(self, i: int, result):
-        self.results[i] = result
+    def on_result(self, i: int, result, ms: float):
+        self.results[i], self.latency[i] = result, ms
         self.progress.setValue(len(self.results))
         if i == self.index:
             self.show_index(i)
 
     def result_for(self, i: int):
         if i not in self.results and self.rt is not None:
+            t = time.perf_counter()
             with self.lock:
                 self.results[i] = next(classify_paths(self.rt, [self.paths[i]], topk=TOPK, workers=1))
+            self.latency[i] = (time.perf_counter() - t) * 1e3
         return self.results.get(i)
 
     def show_index(self, i: int):
@@ -168,6 +173,7 @@ class ClassifierWindow(QMainWindow):
             return
         self.error(r.error or "")
         self.show_bars(r.topk)
+        self.update_status(f"{self.latency[i]:.1f} ms per image" if i in self.latency else "")
 
     def shown_top1(self) -> dict | None:
         """What the window shows as the top class (tests compare it with `edgecv run`)."""

@@ -14,7 +14,7 @@ from edgecv.runtimes.pipeline.preprocess import Preprocessor
 class FolderWorker(QThread):
     """Classify ``paths`` in order (decoding overlapped with inference, as `edgecv run` does)."""
 
-    result = Signal(int, object)  # index, Result
+    result = Signal(int, object, float)  # index, Result, milliseconds per image so far
 
     def __init__(self, rt, paths: list[Path], topk: int, lock):
         super().__init__()
@@ -25,11 +25,12 @@ class FolderWorker(QThread):
         self._stop = True
 
     def run(self):
+        t0 = time.perf_counter()
         with self.lock:  # one inference at a time on the runtime
             for i, r in enumerate(classify_paths(self.rt, self.paths, batch_size=8, topk=self.topk)):
                 if self._stop:
                     return
-                self.result.emit(i, r)
+                self.result.emit(i, r, (time.perf_counter() - t0) * 1e3 / (i + 1))
 
 
 class StreamWorker(QThread):
