@@ -50,6 +50,23 @@ class ExportOptions:
     odconv_temperature: float | None = 1.0
     exif_transpose: bool | None = None  # None: as the checkpoint's spec says
     high_bit_depth: str | None = None
+    model_file: str | None = None  # the user's own model code, "model.py[:NAME]"
+    model_kwargs: dict = field(default_factory=dict)
+    class_output: str | None = None  # NAME | INDEX of the class scores among several outputs
+    stated: dict = field(default_factory=dict)  # spec fields the user stated (see ModelSpec.with_stated)
+
+    def load_kwargs(self) -> dict:
+        """``load_model`` keyword arguments for the model these options describe."""
+        stated = dict(self.stated)
+        if self.imgsz:
+            stated.setdefault("input_size", tuple(self.imgsz))
+        if self.exif_transpose is not None:
+            stated.setdefault("exif_transpose", self.exif_transpose)
+        if self.high_bit_depth is not None:
+            stated.setdefault("high_bit_depth", self.high_bit_depth)
+        return {"arch": self.arch, "num_classes": self.num_classes, "unsafe": self.unsafe_load,
+                "model_kwargs": self.model_kwargs, "model_file": self.model_file, "output": self.class_output,
+                "stated": stated}
 
 
 @dataclass
@@ -102,20 +119,6 @@ def resolve_odconv_mode(mode: str, target: str) -> str:
     return mode
 
 
-def _adjust_spec(spec: ModelSpec, imgsz, exif_transpose=None, high_bit_depth=None) -> ModelSpec:
-    spec = copy.deepcopy(spec)
-    if exif_transpose is not None:
-        spec.exif_transpose = exif_transpose
-    if high_bit_depth is not None:
-        spec = ModelSpec.from_dict({**spec.to_dict(), "high_bit_depth": high_bit_depth})  # validated
-    if imgsz:
-        h, w = imgsz
-        if spec.resize is not None:
-            spec.resize = int(round(spec.resize * min(h, w) / min(spec.input_size)))
-        spec.input_size = (int(h), int(w))
-    return spec
-
-
 def _conversion_hint(err: Exception) -> str:
     text = str(err)
     op = re.search(r"target=(torch\.ops\.[\w.]+)", text) or re.search(r"ONNX export of ([\w ]+?)[.\]]", text)
@@ -125,7 +128,7 @@ def _conversion_hint(err: Exception) -> str:
     return "; ".join(p for p in parts if p) or first[:200]
 
 
-def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str | None):
+def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str | None, output_names=None):
     """Returns (ONNXProgram or onnx.ModelProto, exporter used, note)."""
     from edgecv.exporters.passes import TRACE_CONTEXTS
 
@@ -140,7 +143,7 @@ def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str
                 warnings.simplefilter("ignore")
                 for _, ctx in TRACE_CONTEXTS:
                     stack.enter_context(ctx())
-                proto = _export_one(model, example, dynamic, opset, which)
+                proto = _export_one(model, example, dynamic, opset, which, output_names)
             note = "dynamo exporter (default)" if which == "dynamo" else \
                 f"TorchScript exporter (dynamo failed: {errors[0]})" if errors else "TorchScript exporter (asked for)"
             return proto, which, note
@@ -153,7 +156,7 @@ def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str
     raise EdgecvError(f"the exporter cannot handle this model ({' | '.join(errors)})", hint)
 
 
-def _export_one(model, example, dynamic, opset, which):
+def _export_one(model, example, dynamic, opset, which, output_names=None):
     import io
 
     import onnx
@@ -167,8 +170,27 @@ def _export_one(model, example, dynamic, opset, which):
     buf = io.BytesIO()
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None
     torch.onnx.export(model, (example,), buf, dynamo=False, input_names=[INPUT_NAME],
-                      output_names=[OUTPUT_NAME], opset_version=opset or 17, dynamic_axes=axes)
-    return onnx.load_from_string(buf.getvalue())
+                      output_names=output_names or [OUTPUT_NAME], opset_version=opset or 17, dynamic_axes=axes)
+    proto = onnx.load_from_string(buf.getvalue())
+    if output_names and len(proto.graph.output) > 1:  # keep only the class scores
+        proto = onnx.utils.Extractor(proto).extract_model([INPUT_NAME], [OUTPUT_NAME])
+    return proto
+
+
+def _scripted(model, example):
+    """A TorchScript model (maybe behind ``SelectOutput``) is exported as itself by the TorchScript
+    exporter, every output named, then pruned to the class scores: (module, output names) or None."""
+    from edgecv.loaders.outputs import SelectOutput, index_of
+
+    inner = model.model if isinstance(model, SelectOutput) else model
+    if not isinstance(inner, torch.jit.ScriptModule):
+        return None
+    with torch.inference_mode():
+        raw = inner(example)
+    idx, n = index_of(raw, model.key if isinstance(model, SelectOutput) else None)
+    names = [f"output_{i}" for i in range(n)]
+    names[idx] = OUTPUT_NAME
+    return inner, names
 
 
 def _io(vis) -> list[dict]:
@@ -255,9 +277,14 @@ def export_onnx(checkpoint, options: ExportOptions,
             on_stage(name, stages[-1][1], detail)
 
     t = time.perf_counter()
-    lm = load_model(checkpoint, arch=options.arch, num_classes=options.num_classes, unsafe=options.unsafe_load)
-    spec = _adjust_spec(lm.spec, options.imgsz, options.exif_transpose, options.high_bit_depth)
-    stage("load", t, f"{spec.arch} ({lm.kind}), {spec.num_classes} classes")
+    lm = load_model(checkpoint, **options.load_kwargs())
+    spec = copy.deepcopy(lm.spec)
+    if lm.fixed_batch and dynamic:
+        dynamic, options.batch = False, lm.fixed_batch
+    stage("load", t, f"{spec.arch} ({lm.kind}), {spec.num_classes} classes, input "
+          f"{spec.channels}x{spec.input_size[0]}x{spec.input_size[1]}")
+    for note in lm.notes:
+        warn(note)
 
     t = time.perf_counter()
     reference = lm.model.eval()
@@ -267,11 +294,25 @@ def export_onnx(checkpoint, options: ExportOptions,
         reference = model_with_temperature(reference, options.odconv_temperature)
     stage("rewrite", t, ", ".join(f"{k}: {v}" for k, v in passes.items() if v) or "nothing to rewrite")
 
+    if "scores" not in options.stated:
+        spec.scores = detect_scores(reference, spec, options.batch if not dynamic else 3)
+        spec.provenance["scores"] = "inferred"
+        if spec.scores != "logits":
+            warn(f"the model outputs {spec.scores.replace('_', '-')} (checked on the validation inputs): "
+                 "edgecv will not apply softmax again")
+
     t = time.perf_counter()
     b = 2 if dynamic else options.batch  # torch.export specialises size-1 dims: trace with >= 2
     example = torch.randn(b, spec.channels, *spec.input_size)
-    artifact, exporter, note = _trace(model, example, dynamic, options.opset, options.exporter,
-                                      mode if passes.get("rewrite_odconv") else None)
+    scripted = _scripted(model, example)
+    if scripted is not None:
+        model, names = scripted
+    artifact, exporter, note = _trace(model, example, dynamic, options.opset,
+                                      "torchscript" if scripted else options.exporter,
+                                      mode if passes.get("rewrite_odconv") else None,
+                                      names if scripted else None)
+    if scripted:
+        note = "TorchScript exporter (the model is TorchScript)"
     stage("trace", t, note)
 
     t = time.perf_counter()
@@ -326,6 +367,24 @@ def export_onnx(checkpoint, options: ExportOptions,
     return ExportResult(path=out, size=out.stat().st_size, opset=_opset(proto), exporter=exporter,
                         exporter_note=note, inputs=_io(proto.graph.input), outputs=_io(proto.graph.output),
                         passes=passes, spec=spec, validation=validation, stages=stages)
+
+
+def detect_scores(model, spec: ModelSpec, batch: int) -> str:
+    """``probabilities`` / ``log_probabilities`` when every output row on the validation inputs
+    (random and real photos) already is a distribution; otherwise ``logits``."""
+    from edgecv.loaders.reference import TorchReference
+
+    if spec.num_classes < 2:
+        return "logits"
+    ref = TorchReference(model)
+    outs = np.concatenate([ref(x) for _, x in _validation_inputs(spec, [batch], [])]).astype(np.float64)
+    if np.all(outs >= -1e-6) and np.all(outs <= 1 + 1e-6) and np.allclose(outs.sum(1), 1.0, atol=1e-3):
+        return "probabilities"
+    if np.all(outs <= 1e-6):
+        lse = np.log(np.exp(outs).sum(1))
+        if np.allclose(lse, 0.0, atol=1e-3):
+            return "log_probabilities"
+    return "logits"
 
 
 def model_with_temperature(model, temperature):

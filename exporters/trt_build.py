@@ -66,6 +66,19 @@ def _calibrator(trt, spec, images: list[Path], batch: int, cache: Path):
     return Calibrator()
 
 
+def explicit_precision(onnx_path) -> str | None:
+    """``int8`` for a Q/DQ ONNX, ``fp16`` for an fp16 one (both built strongly typed: TensorRT 10
+    and 11 take the precision from the graph), ``None`` for fp32."""
+    import onnx
+
+    m = onnx.load(str(onnx_path), load_external_data=False)
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in m.graph.node):
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer):
+        return "fp16"
+    return None
+
+
 def build_engine(onnx_path, out=None, *, fp16: bool = False, int8: bool = False, calib_images=(),
                  opt_batch: int = 8, max_batch: int = 32, workspace_gib: float = 2.0) -> Path:
     from edgecv.runtimes.backends.onnx_meta import read_spec
@@ -79,7 +92,9 @@ def build_engine(onnx_path, out=None, *, fp16: bool = False, int8: bool = False,
         raise EdgecvError(f"{onnx_path} has no edgecv spec", "export it with `edgecv export` first")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)
+    typed = explicit_precision(onnx_path)  # a QDQ (int8) or fp16 ONNX: its types are the plan
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if typed else 0
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -87,7 +102,7 @@ def build_engine(onnx_path, out=None, *, fp16: bool = False, int8: bool = False,
                           "for ODConv models export with --target tensorrt (static-mix)")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    if fp16:
+    if fp16 and not typed:
         config.set_flag(trt.BuilderFlag.FP16)
     inp = network.get_input(0)
     c, h, w = spec.channels, *spec.input_size
@@ -95,7 +110,7 @@ def build_engine(onnx_path, out=None, *, fp16: bool = False, int8: bool = False,
         profile = builder.create_optimization_profile()
         profile.set_shape(inp.name, (1, c, h, w), (opt_batch, c, h, w), (max_batch, c, h, w))
         config.add_optimization_profile(profile)
-    if int8:
+    if int8 and not typed:
         if not calib_images:
             raise EdgecvError("--int8 needs calibration images", "pass --calib DIR with a few hundred real images")
         config.set_flag(trt.BuilderFlag.INT8)

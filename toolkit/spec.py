@@ -15,6 +15,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
 HIGH_BIT_DEPTHS = ("pil", "scale")  # > 8-bit images: as PIL's convert("RGB"), or scaled v / 257
+SCORES = ("logits", "probabilities", "log_probabilities")  # what the network's output already is
+# Where a spec field's value came from (``ModelSpec.provenance``): the user said it, the model's own
+# config / checkpoint said it, edgecv worked it out from the weights or a probe run, or a default.
+PROVENANCES = ("stated", "model", "inferred", "assumed")
+PREPROCESSING_FIELDS = ("input_size", "resize", "interpolation", "mean", "std", "channel_order")
 METADATA_KEY = "edgecv.spec"
 
 
@@ -28,12 +33,14 @@ class ModelSpec:
     ``std``, lay out as ``layout`` (NCHW).  How the training loader decoded files is part of it:
     ``exif_transpose`` (torchvision's default loader does not apply EXIF orientation;
     ``ImageOps.exif_transpose`` does) and ``high_bit_depth`` (see ``HIGH_BIT_DEPTHS``).
+    ``scores`` says whether the output is logits (softmax applies) or already (log-)probabilities;
+    ``provenance`` maps field names to one of ``PROVENANCES``.
     """
 
     arch: str
     num_classes: int
     input_size: tuple[int, int] = (224, 224)  # (H, W) fed to the network
-    resize: int | None = 256
+    resize: int | tuple[int, int] | None = 256
     interpolation: str = "bilinear"
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
@@ -42,6 +49,8 @@ class ModelSpec:
     exif_transpose: bool = False
     high_bit_depth: str = "pil"
     labels: list[str] = field(default_factory=list)
+    scores: str = "logits"
+    provenance: dict = field(default_factory=dict)
     model_kwargs: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # provenance: edgecv version, sha256, export options
 
@@ -50,8 +59,21 @@ class ModelSpec:
         self.mean = tuple(float(v) for v in self.mean)
         self.std = tuple(float(v) for v in self.std)
         self.num_classes = int(self.num_classes)
-        if self.resize is not None:
+        if isinstance(self.resize, (list, tuple)):
+            self.resize = tuple(int(v) for v in self.resize)
+            if len(self.resize) == 1:
+                self.resize = self.resize[0]
+            elif len(self.resize) != 2:
+                raise EdgecvError(f"spec resize must be N or (H, W), got {self.resize}")
+        elif self.resize is not None:
             self.resize = int(self.resize)
+        if self.resize is not None and min(self.resize if isinstance(self.resize, tuple) else (self.resize,)) <= 0:
+            raise EdgecvError(f"spec resize must be > 0, got {self.resize}")
+        if self.scores not in SCORES:
+            raise EdgecvError(f"spec scores {self.scores!r} is not one of {SCORES}")
+        bad = {k: v for k, v in self.provenance.items() if v not in PROVENANCES}
+        if bad:
+            raise EdgecvError(f"spec provenance {bad} is not one of {PROVENANCES}")
         if len(self.input_size) != 2 or min(self.input_size) <= 0:
             raise EdgecvError(f"spec input_size must be (H, W) > 0, got {self.input_size}")
         if self.interpolation not in INTERPOLATIONS:
@@ -74,6 +96,18 @@ class ModelSpec:
     def channels(self) -> int:
         return 1 if self.channel_order == "GRAY" else 3
 
+    def assumed(self, names=PREPROCESSING_FIELDS) -> list[str]:
+        """The fields among ``names`` nobody stated, read or inferred: defaults edgecv assumed."""
+        return [n for n in names if self.provenance.get(n) == "assumed"]
+
+    def describe_sources(self, names=PREPROCESSING_FIELDS) -> str:
+        """``input_size 48x48 (inferred), resize 55 (assumed), ...``: each value with its source."""
+        def show(v):
+            if isinstance(v, tuple):
+                return "x".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
+            return str(v)
+        return ", ".join(f"{n} {show(getattr(self, n))} ({self.provenance.get(n, 'unrecorded')})" for n in names)
+
     def label(self, index: int) -> str:
         return self.labels[index] if index < len(self.labels) else str(index)
 
@@ -82,6 +116,8 @@ class ModelSpec:
         d["input_size"] = list(self.input_size)
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
+        if isinstance(self.resize, tuple):
+            d["resize"] = list(self.resize)
         return d
 
     def to_json(self) -> str:
@@ -94,6 +130,34 @@ class ModelSpec:
             return cls(**{k: v for k, v in d.items() if k in known})
         except TypeError as e:
             raise EdgecvError(f"model spec is incomplete: {e}") from None
+
+    @classmethod
+    def from_transforms(cls, compose, *, arch: str = "custom", num_classes: int, labels=(), **fields_) -> "ModelSpec":
+        """The spec of a torchvision eval ``Compose`` (Resize, CenterCrop, Grayscale, ToTensor,
+        Normalize, ...); a transform it cannot represent is refused by name."""
+        from edgecv.spec_transforms import fields_from_transforms
+
+        read = fields_from_transforms(compose)
+        prov = {k: "stated" for k in read}
+        return cls(arch=arch, num_classes=num_classes, labels=list(labels), provenance=prov, **read, **fields_)
+
+    def stated_fields(self) -> dict:
+        """The fields the user stated, as ``with_stated`` / ``ExportOptions(stated=...)`` take them."""
+        return {k: getattr(self, k) for k, v in self.provenance.items() if v == "stated" and hasattr(self, k)}
+
+    def with_stated(self, **values) -> "ModelSpec":
+        """A copy with these fields set by the user (validated, provenance ``stated``); ``None``
+        values are ignored."""
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            return ModelSpec.from_dict(self.to_dict())
+        unknown = set(values) - {f.name for f in fields(self)}
+        if unknown:
+            raise EdgecvError(f"not spec fields: {sorted(unknown)}")
+        d = self.to_dict()
+        d.update(values)
+        d["provenance"] = {**self.provenance, **{k: "stated" for k in values}}
+        return ModelSpec.from_dict(d)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelSpec":

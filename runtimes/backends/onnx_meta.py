@@ -45,5 +45,27 @@ def describe_onnx(path) -> dict:
                     for o in model.graph.output],
         "nodes": len(model.graph.node),
         "arch": spec.arch if spec else None, "num_classes": spec.num_classes if spec else None,
-        "labels": spec.labels if spec else [], "spec": spec.to_dict() if spec else None,
+        "labels": spec.labels if spec else [],
+        "preprocessing": spec.describe_sources() if spec else None, "scores": spec.scores if spec else None,
+        "spec": spec.to_dict() if spec else None,
     }
+
+
+def node_module(node) -> str | None:
+    """The qualified torch module name an ONNX node came from ('' for the root), or None if unknown:
+    the dynamo exporter's ``pkg.torch.onnx.name_scopes``, or the TorchScript exporter's node path."""
+    import ast
+
+    for p in node.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(p.value)
+            except (ValueError, SyntaxError):
+                return None
+            return scopes[-2] if len(scopes) >= 2 else ""
+    if node.name.startswith("/"):  # TorchScript exporter: /layer1/layer1.0/conv1/Mul
+        mod = ""
+        for part in node.name.strip("/").split("/")[:-1]:
+            mod = part if not mod or part.startswith(mod + ".") else f"{mod}.{part}"
+        return mod
+    return None

@@ -20,6 +20,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def probabilities(scores: np.ndarray, spec) -> np.ndarray:
+    """Class probabilities from the network's output as the spec says it is: softmax of logits,
+    ``exp`` of log-probabilities, probabilities as they are (never a second softmax)."""
+    kind = getattr(spec, "scores", "logits")
+    if kind == "probabilities":
+        return scores.astype(np.float32)
+    if kind == "log_probabilities":
+        return np.exp(scores.astype(np.float64)).astype(np.float32)
+    return softmax(scores)
+
+
 def topk_entries(probs: np.ndarray, spec, k: int) -> list[dict]:
     k = min(k, len(probs))
     idx = np.argsort(-probs, kind="stable")[:k]
@@ -88,7 +99,7 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
                 n = len(xs)
                 if static and n < static:  # a fixed-batch model: pad the last batch, drop the padding
                     xs = np.concatenate([xs, np.repeat(xs[-1:], static - n, axis=0)])
-                probs = iter(softmax(rt.infer(xs)[:n]))
+                probs = iter(probabilities(rt.infer(xs)[:n], rt.spec))
             for path, x, img, error in ready:
                 if error:
                     yield Result(str(path), error=error)

@@ -160,10 +160,13 @@ def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear") 
     return v.reshape(nb, c, tw, -1).transpose(1, 0, 3, 2).reshape(c, -1, tw)[:, :th]
 
 
-def resized_size(h: int, w: int, resize: int | None, input_size) -> tuple[int, int]:
-    """torchvision ``Resize``: an int resizes the shorter side (the longer is truncated), else exact."""
+def resized_size(h: int, w: int, resize, input_size) -> tuple[int, int]:
+    """torchvision ``Resize``: an int resizes the shorter side (the longer is truncated), (H, W) is
+    exact, ``None`` means exactly ``input_size``."""
     if resize is None:
         return tuple(input_size)
+    if isinstance(resize, (tuple, list)):
+        return int(resize[0]), int(resize[1])
     short, long = (h, w) if h <= w else (w, h)
     new_short, new_long = resize, int(resize * long / short)
     return (new_short, new_long) if h <= w else (new_long, new_short)

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgecv.runtimes.streams.overlay import draw_topk
 from edgecv.runtimes.streams.capture import Source
-from edgecv.runtimes.pipeline.classify import softmax, topk_entries
+from edgecv.runtimes.pipeline.classify import probabilities, topk_entries
 from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
 FOURCC = {".mp4": "mp4v", ".mkv": "FFV1", ".avi": "MJPG"}
@@ -134,7 +134,7 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
                 t_m = time.perf_counter()
                 logits = rt.infer(x)
                 model_ms = (time.perf_counter() - t_m) * 1e3
-                p = softmax(logits)[0]
+                p = probabilities(logits, spec)[0]
                 probs_ema = p if probs_ema is None or not opts.smooth else opts.smooth * p + (1 - opts.smooth) * probs_ema
                 topk = topk_entries(probs_ema, spec, opts.topk)
                 summary.inferred += 1

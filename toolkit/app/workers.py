@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from edgecv.runtimes.pipeline.classify import classify_paths, softmax, topk_entries
+from edgecv.runtimes.pipeline.classify import classify_paths, probabilities, topk_entries
 from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
 
@@ -58,7 +58,7 @@ class StreamWorker(QThread):
                 continue
             t = time.perf_counter()
             with self.lock:
-                probs = softmax(self.rt.infer(pre(f.image, "BGR")[None]))[0]
+                probs = probabilities(self.rt.infer(pre(f.image, "BGR")[None]), self.rt.spec)[0]
             latency = (time.perf_counter() - t) * 1e3
             shown += 1
             fps = shown / max(time.perf_counter() - t0, 1e-9)

@@ -4,23 +4,35 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
-from edgecv.cli.common import cli_errors, err, out
+from edgecv.cli import model_options as mo
+from edgecv.cli.common import cli_errors, err, out, parse_kwargs
 
 
 @app.command("export")
 @cli_errors
 def export_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="edgecv checkpoint, state_dict, TorchScript or .pt2")],
+    checkpoint: Annotated[Path, typer.Argument(help="edgecv checkpoint, weights (state_dict / .safetensors) with "
+                                               "--arch or --model-file, TorchScript, .pt2, or a Hugging Face directory")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="default: CHECKPOINT with .onnx")] = None,
-    arch: Annotated[Optional[str], typer.Option(help="arch of a bare state_dict")] = None,
-    num_classes: Annotated[Optional[int], typer.Option(help="classes of a bare state_dict")] = None,
+    arch: mo.Arch = None,
+    num_classes: mo.NumClasses = None,
+    model_file: mo.ModelFile = None,
+    model_arg: mo.ModelArg = None,
+    scores_output: mo.Output = None,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's)")] = None,
     batch: Annotated[str, typer.Option(help="'dynamic' or a fixed batch size N")] = "dynamic",
-    imgsz: Annotated[Optional[tuple[int, int]], typer.Option(help="input H W (default: the spec's)")] = None,
+    imgsz: mo.Imgsz = None,
+    resize: mo.Resize = None,
+    mean: mo.Mean = None,
+    std: mo.Std = None,
+    interpolation: mo.Interpolation = None,
+    channel_order: mo.ChannelOrder = None,
+    labels: mo.Labels = None,
+    scores: mo.Scores = None,
     odconv_mode: Annotated[str, typer.Option(help="auto | scan | unfold | static-mix")] = "auto",
     target: Annotated[str, typer.Option(help="onnxruntime | tensorrt (what --odconv-mode auto optimises for)")] = "onnxruntime",
     exporter: Annotated[str, typer.Option(help="auto | dynamo | torchscript")] = "auto",
-    unsafe_load: Annotated[bool, typer.Option(help="allow a pickled nn.Module (runs code!)")] = False,
+    unsafe_load: mo.UnsafeLoad = False,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="skip the ONNX Runtime check")] = False,
     exif_transpose: Annotated[Optional[bool], typer.Option(
         "--exif-transpose/--no-exif-transpose",
@@ -30,12 +42,21 @@ def export_cmd(
         help="16-bit images as the training loader saw them: pil (PIL's convert('RGB')) | scale (v / 257)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="onnx | engine (a TensorRT engine built from the "
                                      "ONNX on this machine's GPU; the .onnx is kept beside it)")] = "onnx",
+    precision: Annotated[str, typer.Option(help="fp32 | fp16 (GPUs; fp32 I/O) | int8 (static QDQ, needs "
+                                           "--calib; accuracy held automatically)")] = "fp32",
+    calib: Annotated[Optional[Path], typer.Option(help="int8: folder of real images (ImageFolder "
+                                                  "sub-folders named as the labels make it a labelled check)")] = None,
+    calib_method: Annotated[str, typer.Option(help="int8 calibration: minmax | entropy | percentile")] = "minmax",
+    int8_activations: Annotated[str, typer.Option(help="auto (measure u8, u8-reduced, s8; fastest "
+                                                  "within budget) | u8 | u8-reduced | s8")] = "auto",
+    keep_fp32: Annotated[Optional[list[str]], typer.Option(help="int8: ONNX node name kept in fp32, repeatable")] = None,
+    max_accuracy_drop: Annotated[float, typer.Option(help="int8 budget on labelled images, top-1 points")] = 0.5,
+    min_agreement: Annotated[float, typer.Option(help="int8 budget on unlabelled images: top-1 "
+                                                 "agreement with fp32")] = 0.99,
     json_out: Annotated[bool, typer.Option("--json", help="summary as JSON on stdout")] = False,
 ):
     """Export a checkpoint to ONNX (dynamic batch, rewrites, embedded spec, validated)."""
     import json
-
-    from edgecv.exporters.onnx_export import ExportOptions, export_onnx
 
     from edgecv.errors import EdgecvError
 
@@ -43,6 +64,15 @@ def export_cmd(
         raise EdgecvError(f"--target {target!r} is not onnxruntime or tensorrt")
     if fmt not in ("onnx", "engine"):
         raise EdgecvError(f"--format {fmt!r} is not onnx or engine")
+    if output is not None and output.suffix.lower() not in (".onnx", ".engine", ".plan"):
+        raise EdgecvError(f"-o/--output {output} is not a .onnx (or .engine) path",
+                          f"to choose the class-score output among several, use --class-output {output}")
+    from edgecv.cli.precision_step import PRECISIONS, lower, output_paths
+
+    if precision not in PRECISIONS:
+        raise EdgecvError(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and calib is None:
+        raise EdgecvError("--precision int8 needs --calib DIR", "pass a folder of real images (100+ is better)")
     engine = None
     if fmt == "engine":
         from edgecv.exporters.trt_build import require_tensorrt
@@ -50,13 +80,34 @@ def export_cmd(
         require_tensorrt()  # before minutes of export
         engine = output or checkpoint.with_suffix(".engine")
         output, target = engine.with_suffix(".onnx"), "tensorrt"
-    opts = ExportOptions(output=output, arch=arch, num_classes=num_classes, opset=opset, batch=batch,
-                         imgsz=imgsz, odconv_mode=odconv_mode, target=target, exporter=exporter,
-                         unsafe_load=unsafe_load, validate=not no_validate, exif_transpose=exif_transpose,
-                         high_bit_depth=high_bit_depth)
+    fp32_path, final = output_paths(checkpoint, output, precision)
 
     def on_stage(name, seconds, detail):
         err.print(f"[green]✓[/] {name:<9} {seconds:6.2f}s  {detail}", highlight=False)
+
+    def say(text):
+        err.print(text, highlight=False)
+
+    precision_args = dict(calib=calib, calib_method=calib_method, activations=int8_activations,
+                          keep_fp32=keep_fp32 or (), max_accuracy_drop=max_accuracy_drop,
+                          min_agreement=min_agreement, on_stage=on_stage, say=say)
+    if checkpoint.suffix.lower() == ".onnx":  # an existing edgecv ONNX: the precision step only (no torch)
+        if precision == "fp32" and engine is None:
+            raise EdgecvError(f"{checkpoint} is already an ONNX file", "pass --precision int8|fp16 or --format engine")
+        summary = lower(fp32_path, final, precision, **precision_args) if precision != "fp32" else {}
+        if engine is not None:
+            _engine(final, engine, precision, summary, on_stage)
+        if json_out:
+            out.print_json(json.dumps(summary))
+        return
+    from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+
+    stated = mo.stated_spec(imgsz, resize, mean, std, interpolation, channel_order, labels, scores,
+                            exif_transpose, high_bit_depth)
+    opts = ExportOptions(output=fp32_path if output or precision != "fp32" else None, arch=arch, num_classes=num_classes, opset=opset, batch=batch,
+                         odconv_mode=odconv_mode, target=target, exporter=exporter,
+                         unsafe_load=unsafe_load, validate=not no_validate, model_file=model_file,
+                         model_kwargs=parse_kwargs(model_arg), class_output=scores_output, stated=stated)
 
     res = export_onnx(checkpoint, opts, on_stage)
     summary = {
@@ -64,14 +115,11 @@ def export_cmd(
         "inputs": res.inputs, "outputs": res.outputs, "passes": res.passes,
         "validation": None if res.validation is None else res.validation.to_dict(),
     }
+    lowered = lower(res.path, final, precision, **precision_args) if precision != "fp32" else None
+    if lowered:
+        summary["lowered"] = lowered
     if engine is not None:
-        import time
-
-        from edgecv.exporters.trt_build import build_engine
-
-        t = time.perf_counter()
-        summary["engine"] = str(build_engine(res.path, engine))
-        on_stage("engine", time.perf_counter() - t, summary["engine"])
+        _engine(final, engine, precision, summary, on_stage)
     if json_out:
         out.print_json(json.dumps(summary))
         return
@@ -82,3 +130,13 @@ def export_cmd(
         for name, c in res.validation.rows:
             err.print(f"  validate {name:<14} max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  "
                       f"top-1 {c.top1:.0%}", highlight=False)
+
+
+def _engine(onnx_path, engine, precision, summary, on_stage):
+    import time
+
+    from edgecv.exporters.trt_build import build_engine
+
+    t = time.perf_counter()
+    summary["engine"] = str(build_engine(onnx_path, engine, fp16=precision == "fp16", int8=precision == "int8"))
+    on_stage("engine", time.perf_counter() - t, summary["engine"])

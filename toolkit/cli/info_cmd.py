@@ -1,25 +1,31 @@
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from edgecv.cli import app
-from edgecv.cli.common import cli_errors, out
+from edgecv.cli import model_options as mo
+from edgecv.cli.common import cli_errors, out, parse_kwargs
 
 
 @app.command("info")
 @cli_errors
 def info_cmd(
-    file: Annotated[Path, typer.Argument(help="checkpoint (.pt/.pth/.pt2) or model file (.onnx)")],
-    arch: Annotated[Optional[str], typer.Option(help="arch of a bare state_dict")] = None,
-    num_classes: Annotated[Optional[int], typer.Option(help="classes of a bare state_dict")] = None,
-    unsafe_load: Annotated[bool, typer.Option(help="allow a pickled nn.Module (runs code!)")] = False,
+    file: Annotated[Path, typer.Argument(help="checkpoint, weights, .pt2, TorchScript, Hugging Face directory "
+                                         "or model file (.onnx)")],
+    arch: mo.Arch = None,
+    num_classes: mo.NumClasses = None,
+    model_file: mo.ModelFile = None,
+    model_arg: mo.ModelArg = None,
+    class_output: mo.Output = None,
+    unsafe_load: mo.UnsafeLoad = False,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ):
     """Show what a checkpoint or model file holds: arch, classes, labels, preprocessing, I/O."""
     import json
 
-    info = _describe(file, arch=arch, num_classes=num_classes, unsafe=unsafe_load)
+    info = _describe(file, arch=arch, num_classes=num_classes, unsafe=unsafe_load, model_file=model_file,
+                     model_kwargs=parse_kwargs(model_arg), output=class_output)
     if json_out:
         out.print_json(json.dumps(info))
         return

@@ -74,6 +74,13 @@ def run_cmd(
     if threads:
         options["intra_op_threads"] = threads
     rt = load(model_path, backend, **options)
+    assumed = rt.spec.assumed()
+    if assumed:
+        from edgecv.log import warn
+
+        warn(f"{Path(model_path).name}: preprocessing was assumed at export, not stated: "
+             f"{rt.spec.describe_sources(assumed)}; results may differ from training. Re-export with "
+             "--resize / --imgsz / --mean / --std / --interpolation (edgecv info shows every field's source)")
     if not paths:
         from edgecv.cli.stream_out import run_stream_cli
 

@@ -17,7 +17,8 @@ def train_cmd(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     lr: float = 1e-3,
     optimizer: Annotated[str, typer.Option(help="adam | adamw | sgd")] = "adam",
-    img_size: Annotated[Optional[int], typer.Option(help="input size (square)")] = None,
+    imgsz: Annotated[Optional[tuple[int, int]], typer.Option(help="model input H W (as on export)")] = None,
+    img_size: Annotated[Optional[int], typer.Option(hidden=True, help="old name of --imgsz N N")] = None,
     augment: Annotated[bool, typer.Option(help="rotation / random-resized-crop (/ flip for photos)")] = True,
     freeze_backbone: Annotated[bool, typer.Option(help="train only the classifier head")] = False,
     loss: Annotated[str, typer.Option(help="ce | adaptive (focal + class-balanced)")] = "ce",
@@ -34,7 +35,7 @@ def train_cmd(
     get_entry(arch)  # fail on a bad arch before any progress output
 
     cfg = TrainConfig(data=data, arch=arch, out=out, epochs=epochs, batch_size=batch_size, lr=lr,
-                      optimizer=optimizer, img_size=img_size, augment=augment,
+                      optimizer=optimizer, img_size=_img_size(imgsz, img_size), augment=augment,
                       freeze_backbone=freeze_backbone, loss=loss, seed=seed, val_split=val_split,
                       model_kwargs=parse_kwargs(model_arg))
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -42,3 +43,10 @@ def train_cmd(
         result = train(cfg, progress)
     err.print(f"best val_acc {result.best_acc:.4f} at epoch {result.best_epoch} "
               f"in {result.seconds:.1f}s -> {result.out}")
+
+
+def _img_size(imgsz, img_size):
+    if imgsz is None:
+        return img_size
+    h, w = imgsz
+    return h if h == w else (h, w)

@@ -4,7 +4,8 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
-from edgecv.cli.common import cli_errors, err, out
+from edgecv.cli import model_options as mo
+from edgecv.cli.common import cli_errors, err, out, parse_kwargs
 
 
 @app.command("verify")
@@ -16,9 +17,19 @@ def verify_cmd(
     batch_sizes: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,2,7",
     seeds: Annotated[str, typer.Option(help="comma-separated random-input seeds")] = "0,1",
     backends: Annotated[Optional[str], typer.Option(help="only these backends, comma-separated")] = None,
-    arch: Annotated[Optional[str], typer.Option(help="arch of a bare state_dict")] = None,
-    num_classes: Annotated[Optional[int], typer.Option(help="classes of a bare state_dict")] = None,
-    unsafe_load: Annotated[bool, typer.Option(help="allow a pickled nn.Module (runs code!)")] = False,
+    arch: mo.Arch = None,
+    num_classes: mo.NumClasses = None,
+    model_file: mo.ModelFile = None,
+    model_arg: mo.ModelArg = None,
+    class_output: mo.Output = None,
+    imgsz: mo.Imgsz = None,
+    resize: mo.Resize = None,
+    mean: mo.Mean = None,
+    std: mo.Std = None,
+    interpolation: mo.Interpolation = None,
+    channel_order: mo.ChannelOrder = None,
+    labels: mo.Labels = None,
+    unsafe_load: mo.UnsafeLoad = False,
     atol: Annotated[Optional[float], typer.Option(help="absolute tolerance (default by precision)")] = None,
     rtol: Annotated[Optional[float], typer.Option(help="relative tolerance (default by precision)")] = None,
     reference: Annotated[str, typer.Option(help="fp32 | fp64 (upcast the torch reference)")] = "fp32",
@@ -48,6 +59,8 @@ def verify_cmd(
     res = verify(checkpoint, model_files or [], images=imgs, batch_sizes=bs, seeds=sd, arch=arch,
                  num_classes=num_classes, unsafe_load=unsafe_load, atol=atol, rtol=rtol, reference=reference,
                  per_layer=per_layer, backends=backends.split(",") if backends else None,
+                 model_file=model_file, model_kwargs=parse_kwargs(model_arg), output=class_output,
+                 stated=mo.stated_spec(imgsz, resize, mean, std, interpolation, channel_order, labels),
                  progress=lambda s: err.print(f"verifying {s}", highlight=False))
     if report:
         from edgecv.fileio import atomic_write_text

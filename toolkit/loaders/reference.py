@@ -22,14 +22,33 @@ class TorchReference:
     ``fp64=True`` runs a float64 *copy* (float64 numpy out): the caller's module is never converted
     in place, so per-layer comparisons can keep using it in float32."""
 
-    def __init__(self, model: torch.nn.Module, fp64: bool = False, device: str = "cpu"):
+    def __init__(self, model: torch.nn.Module, fp64: bool = False, device: str = "cpu",
+                 fixed_batch: int | None = None):
         self.fp64 = fp64
         self.device = device
+        self.fixed_batch = fixed_batch  # a model traced for one batch size (static .pt2): run in chunks
         self.model = copy.deepcopy(model).double() if fp64 else model
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.fixed_batch and len(x) != self.fixed_batch:
+            return in_batches(self._run, x, self.fixed_batch)
+        return self._run(x)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         t = torch.from_numpy(x)
         t = t.double() if self.fp64 else t
         with torch.inference_mode():
             out = logits_of(self.model(t.to(self.device)))
         return out.double().cpu().numpy() if self.fp64 else out.float().cpu().numpy()
+
+
+def in_batches(fn, x: np.ndarray, batch: int) -> np.ndarray:
+    """``fn`` over ``x`` in chunks of exactly ``batch`` rows (the last one padded by repetition)."""
+    outs = []
+    for i in range(0, len(x), batch):
+        chunk = x[i:i + batch]
+        n = len(chunk)
+        if n < batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
+        outs.append(fn(chunk)[:n])
+    return np.concatenate(outs)

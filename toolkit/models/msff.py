@@ -11,7 +11,7 @@ reconstruction of it: stem conv -> MSFF block -> two ODConv stages (kernel_num 4
 import torch
 from torch import nn
 
-from edgecv.models.odconv import ODConv2d
+from edgecv.models.odconv import ODConv2d, infer_odconv_args
 from edgecv.models.registry import PretrainedCfg, register_model
 
 
@@ -77,6 +77,6 @@ def msff(*, num_classes=10, **kwargs):
     return MSFFNet(num_classes=num_classes, **kwargs)
 
 
-@register_model(cfg=_GTSRB)
+@register_model(cfg=_GTSRB, infer=infer_odconv_args)
 def odconv_msff_net(*, num_classes=43, **kwargs):
     return ODConvMSFFNet(num_classes=num_classes, **kwargs)

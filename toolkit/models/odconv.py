@@ -206,16 +206,22 @@ class ODResNet(nn.Module):
 _CFG = PretrainedCfg(test_input_size=(32, 32))
 
 
-@register_model(cfg=_CFG)
+def infer_odconv_args(sd: dict) -> dict:
+    """``kernel_num`` is the first dimension of every 5-D ODConv weight (the paper's "4x" is 4)."""
+    five = [v for k, v in sd.items() if k.endswith(".weight") and v.ndim == 5]
+    return {"kernel_num": int(five[0].shape[0])} if five else {}
+
+
+@register_model(cfg=_CFG, infer=infer_odconv_args)
 def odconv_resnet18(*, num_classes=1000, **kwargs):
     return ODResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, **kwargs)
 
 
-@register_model(cfg=_CFG)
+@register_model(cfg=_CFG, infer=infer_odconv_args)
 def odconv_resnet34(*, num_classes=1000, **kwargs):
     return ODResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, **kwargs)
 
 
-@register_model(cfg=_CFG)
+@register_model(cfg=_CFG, infer=infer_odconv_args)
 def odconv_resnet50(*, num_classes=1000, **kwargs):
     return ODResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, **kwargs)

@@ -14,7 +14,7 @@ class PretrainedCfg:
     """Preprocessing facts of a model family, stored beside the builder (timm's habit)."""
 
     input_size: tuple[int, int] = (224, 224)
-    resize: int | None = 256
+    resize: int | tuple[int, int] | None = 256
     interpolation: str = "bilinear"
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
@@ -31,20 +31,23 @@ class Entry:
     builder: Callable
     cfg: PretrainedCfg
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Builder arguments the weights determine: ``infer(state_dict) -> {kwarg: value}``.
+    infer: Callable | None = None
 
 
 _REGISTRY: dict[str, Entry] = {}
 _LAZY_FAMILIES_LOADED = False
 
 
-def register_model(name: str | None = None, *, cfg: PretrainedCfg | None = None, tags=()):
-    """Decorator: register a builder ``fn(*, num_classes, **kwargs) -> nn.Module``. Names are unique."""
+def register_model(name: str | None = None, *, cfg: PretrainedCfg | None = None, tags=(), infer=None):
+    """Decorator: register a builder ``fn(*, num_classes, **kwargs) -> nn.Module``. Names are unique.
+    ``infer(state_dict)`` returns the builder arguments a checkpoint's shapes determine."""
 
     def wrap(fn):
         key = name or fn.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is already registered")
-        _REGISTRY[key] = Entry(key, fn, cfg or PretrainedCfg(), tuple(tags))
+        _REGISTRY[key] = Entry(key, fn, cfg or PretrainedCfg(), tuple(tags), infer)
         return fn
 
     return wrap
@@ -103,7 +106,9 @@ def default_spec(name: str, *, num_classes: int | None = None, labels=None, mode
     if "img_size" in kwargs:  # builders that take an input size keep resize/crop in proportion
         img = kwargs["img_size"]
         input_size = (img, img) if isinstance(img, int) else tuple(img)
-        if resize is not None:
+        if isinstance(resize, tuple):
+            resize = tuple(int(round(r * i / c)) for r, i, c in zip(resize, input_size, cfg.input_size))
+        elif resize is not None:
             resize = int(round(resize * min(input_size) / min(cfg.input_size)))
     channel_order = cfg.channel_order
     if kwargs.get("in_chans") == 1:

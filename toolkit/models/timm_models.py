@@ -1,4 +1,6 @@
 """timm models as ``timm/<name>``, when the ``timm`` extra is installed (random init, no download)."""
+import math
+
 from edgecv.errors import EdgecvError
 from edgecv.models.registry import Entry, PretrainedCfg
 
@@ -20,7 +22,9 @@ def timm_entry(name: str) -> Entry:
     if pcfg is not None:
         c, h, w = pcfg.input_size
         crop_pct = pcfg.crop_pct or 0.875
-        cfg = PretrainedCfg(input_size=(h, w), resize=int(round(min(h, w) / crop_pct)),
+        # timm's transforms_imagenet_eval: Resize(floor(size / crop_pct)) then CenterCrop(size)
+        scale = (math.floor(h / crop_pct), math.floor(w / crop_pct))
+        cfg = PretrainedCfg(input_size=(h, w), resize=scale[0] if scale[0] == scale[1] else scale,
                             interpolation=pcfg.interpolation if pcfg.interpolation in
                             ("bilinear", "bicubic", "nearest") else "bilinear",
                             mean=tuple(pcfg.mean), std=tuple(pcfg.std))

@@ -195,7 +195,9 @@ def _deploy_inputs(spec: ModelSpec, images: list[Path]):
 def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: Tolerance):
     """Real images end to end: candidate (deploy pipeline) vs reference (training pipeline)."""
     ok_idx, xs = deployed
-    got = np.concatenate([rt.infer(xs[i:i + 8]) for i in range(0, len(xs), 8)])
+    from edgecv.loaders.reference import in_batches
+
+    got = in_batches(rt.infer, xs, rt.inputs[0].static_batch or 8)
     c = tol(e2e_ref[ok_idx], got)
     row.e2e_max_rel, row.e2e_top1 = c.max_rel, c.top1
     if (truth >= 0).any():
@@ -212,28 +214,38 @@ def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: 
 
 def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), seeds=(0, 1),
            arch=None, num_classes=None, unsafe_load=False, atol=None, rtol=None, reference="fp32",
-           per_layer=False, backends=None, progress=None) -> VerifyResult:
+           per_layer=False, backends=None, progress=None, model_file=None, model_kwargs=None, output=None,
+           stated=None) -> VerifyResult:
+    """``model_file`` / ``model_kwargs`` / ``output`` / ``stated`` rebuild the reference as ``export``
+    built it (see ``ExportOptions``)."""
+    from edgecv.exporters.onnx_export import ExportOptions
     from edgecv.loaders.checkpoint import load_model
     from edgecv.runtimes import load
 
-    loaded = load_model(checkpoint, arch=arch, num_classes=num_classes, unsafe=unsafe_load)
+    how = ExportOptions(arch=arch, num_classes=num_classes, unsafe_load=unsafe_load, model_file=model_file,
+                        model_kwargs=dict(model_kwargs or {}), class_output=output, stated=dict(stated or {}))
+    loaded = load_model(checkpoint, **how.load_kwargs())
     from edgecv.loaders.reference import TorchReference
 
     model = loaded.model.eval()
-    ref = TorchReference(model, fp64=reference == "fp64")  # fp64: an upcast copy; ``model`` stays fp32
+    # fp64: an upcast copy; ``model`` stays fp32
+    ref = TorchReference(model, fp64=reference == "fp64", fixed_batch=loaded.fixed_batch)
     spec = loaded.spec
+    if loaded.fixed_batch:  # a static .pt2 runs at its one batch size only
+        batch_sizes = [loaded.fixed_batch]
     tmp = None
     files = [Path(f) for f in model_files]
     for f in files:
         if not f.is_file():
             raise EdgecvError(f"model file {f} does not exist")
     if not files:  # export to every format available here
-        from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+        from dataclasses import replace
+
+        from edgecv.exporters.onnx_export import export_onnx
 
         tmp = tempfile.TemporaryDirectory(prefix="edgecv-verify-")
-        files = [export_onnx(checkpoint, ExportOptions(output=Path(tmp.name) / f"{spec.arch}.onnx", arch=arch,
-                                                       num_classes=num_classes, unsafe_load=unsafe_load,
-                                                       validate=False)).path]
+        name = re.sub(r"[^\w.-]+", "_", spec.arch)
+        files = [export_onnx(checkpoint, replace(how, output=Path(tmp.name) / f"{name}.onnx", validate=False)).path]
     images = default_images() if images is None else list(images)
     rng_inputs = [(f"seed {s} b={b}", np.random.default_rng(s).standard_normal(
         (b, spec.channels, *spec.input_size)).astype(np.float32)) for s in seeds for b in batch_sizes]

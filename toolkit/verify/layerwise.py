@@ -10,7 +10,6 @@ search stops at the first chunk that holds a divergence.
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +17,7 @@ import onnx
 import torch
 
 from edgecv.parity import TOLERANCES, Tolerance
+from edgecv.runtimes.backends.onnx_meta import node_module  # noqa: F401  (re-exported)
 from edgecv.runtimes.backends.onnxrt import ort_session
 
 OUT_PREFIX = "edgecv_probe__"
@@ -39,23 +39,6 @@ class Divergence:
         fused = f"; includes {', '.join(self.fused)} (fused into it by the exporter)" if self.fused else ""
         return (f"{self.module} ({self.module_type}; ONNX ops {ops}): max abs {self.max_abs:.3g}, "
                 f"max rel {self.max_rel:.3g}{fused}" + (f"; {self.note}" if self.note else ""))
-
-
-def node_module(node: onnx.NodeProto) -> str | None:
-    """The qualified torch module name a node came from ('' for the root), or None if unknown."""
-    for p in node.metadata_props:
-        if p.key == "pkg.torch.onnx.name_scopes":
-            try:
-                scopes = ast.literal_eval(p.value)
-            except (ValueError, SyntaxError):
-                return None
-            return scopes[-2] if len(scopes) >= 2 else ""
-    if node.name.startswith("/"):  # TorchScript exporter: /layer1/layer1.0/conv1/Mul
-        mod = ""
-        for part in node.name.strip("/").split("/")[:-1]:
-            mod = part if not mod or part.startswith(mod + ".") else f"{mod}.{part}"
-        return mod
-    return None
 
 
 def module_outputs(model: onnx.ModelProto) -> dict[str, tuple[str, list[str]]]:

@@ -1,0 +1,84 @@
+"""``edgecv export --precision int8|fp16``: the step after the fp32 ONNX (torch-free), with its
+printed summary.  Also what ``edgecv export model.onnx --precision ...`` runs on its own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgecv.errors import CheckFailed, EdgecvError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def output_paths(source: Path, output: Path | None, precision: str) -> tuple[Path, Path]:
+    """(fp32 ONNX, final file): ``-o`` names the final file; the fp32 one sits beside it."""
+    if source.suffix.lower() == ".onnx":
+        return source, output or source.with_name(f"{source.stem}.{precision}.onnx")
+    if precision == "fp32":
+        final = output or source.with_suffix(".onnx")
+        return final, final
+    final = output or source.with_name(f"{source.stem}.{precision}.onnx")
+    return (final.with_name(f"{final.name.removesuffix('.onnx').removesuffix(f'.{precision}')}.fp32.onnx")
+            if output else source.with_suffix(".onnx")), final
+
+
+def lower(fp32: Path, final: Path, precision: str, *, calib=None, calib_method="minmax", activations="auto",
+          keep_fp32=(), max_accuracy_drop=0.5, min_agreement=0.99, on_stage=None, say=print) -> dict:
+    if final.resolve() == fp32.resolve():
+        raise EdgecvError(f"-o {final} would overwrite the fp32 model", "choose another -o")
+    if precision == "int8":
+        from edgecv.exporters.precision.int8 import Int8Options, quantize_int8
+
+        if calib is None:
+            raise EdgecvError("--precision int8 needs --calib DIR", "pass a folder of real images (100+ is better)")
+        res = quantize_int8(fp32, final, Int8Options(calib=Path(calib), method=calib_method, activations=activations,
+                                                     keep_fp32=tuple(keep_fp32),
+                                                     max_accuracy_drop=max_accuracy_drop / 100,
+                                                     min_agreement=min_agreement), on_stage)
+        c = res.chosen
+        judged = (f"accuracy {c.accuracy:.1%} vs fp32 {res.fp32_accuracy:.1%}" if c.accuracy is not None
+                  else f"top-1 agreement with fp32 {c.agreement:.1%}")
+        say(f"{final}  int8 ({c.activations} activations: fastest within budget of {len(res.attempts)} tried), "
+            f"{judged} on {res.held_out} held-out images")
+        say(f"  speed at batch 1: fp32 {res.fp32_ms:.2f} ms, int8 {res.int8_ms:.2f} ms = {res.speedup:.2f}x"
+            + ("" if res.speedup > 1 else "  (INT8 is not faster on this CPU)"))
+        if c.kept_fp32:
+            say(f"  kept in fp32: {len(c.kept_fp32)} nodes (modules: {', '.join(res.kept_modules) or 'unnamed'})")
+        for n in res.notes:
+            say(f"  note: {n}")
+        return {"file": str(final), "precision": "int8", **res.to_dict()}
+    if precision == "fp16":
+        from edgecv.exporters.precision.fp16 import convert_fp16
+
+        kept = convert_fp16(fp32, final)
+        cmp = validate_against(fp32, final, "fp16")
+        if not cmp:
+            final.unlink(missing_ok=True)
+            raise CheckFailed(f"fp16 differs from fp32 beyond its tolerance ({cmp.reason}); {final} was not written",
+                              "keep fp32, or report the model")
+        say(f"{final}  fp16 (fp32 inputs/outputs; kept in fp32: {', '.join(kept['fp32_ops']) or 'nothing'}), "
+            f"rel L2 {cmp.rel_l2:.1e} vs fp32, top-1 {cmp.top1:.0%}")
+        return {"file": str(final), "precision": "fp16", "rel_l2": cmp.rel_l2, "top1": cmp.top1, **kept}
+    raise EdgecvError(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+
+
+def validate_against(fp32: Path, candidate: Path, precision: str):
+    """The candidate against the fp32 file in ONNX Runtime (CPU): random inputs and sample photos."""
+    import numpy as np
+
+    from edgecv.assets import sample_photos
+    from edgecv.parity import TOLERANCES
+    from edgecv.runtimes import load
+    from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
+    from edgecv.runtimes.pipeline.preprocess import Preprocessor
+
+    with load(fp32, "onnxruntime", providers=["cpu"]) as ref, load(candidate, "onnxruntime", providers=["cpu"]) as rt:
+        s = ref.spec
+        xs = [np.random.default_rng(0).standard_normal((3, s.channels, *s.input_size)).astype(np.float32)]
+        photos = sample_photos()
+        if photos:
+            pre = Preprocessor(s)
+            xs.append(pre.batch([read_image(p, DecodeOptions.for_spec(s)) for p in photos]))
+        x = np.concatenate(xs)
+        if ref.inputs[0].static_batch:
+            x = x[:ref.inputs[0].static_batch]
+        return TOLERANCES[precision](ref.infer(x), rt.infer(x))

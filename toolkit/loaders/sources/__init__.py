@@ -1,0 +1,34 @@
+"""Model sources: everything ``edgecv export / verify / info`` accepts as "the model".
+
+Each source is one module with ``matches(request) -> bool`` and ``load(request) -> LoadedModel``;
+the first match in ``SOURCES`` loads.  Adding a source is one new file here plus one line below.
+``load_model`` then settles, the same way for every source, what the files did not say: stated
+spec fields win, a foreign model's channels, input size and class count are read from the model
+itself (a probe forward), and the class-score output is chosen among several.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgecv.errors import EdgecvError
+from edgecv.loaders.request import LoadedModel, ModelRequest
+from edgecv.loaders.sources import exported, huggingface, model_file, torch_file, torchscript
+
+SOURCES = [huggingface, model_file, torchscript, exported, torch_file]  # first match wins
+
+
+def load_model(path, *, arch: str | None = None, num_classes: int | None = None, unsafe: bool = False,
+               model_kwargs: dict | None = None, model_file: str | None = None, output: str | None = None,
+               stated: dict | None = None) -> LoadedModel:
+    """Load anything the product accepts; errors are ``EdgecvError`` (exit 2)."""
+    from edgecv.loaders.finish import finish
+
+    req = ModelRequest(Path(path), arch, num_classes, dict(model_kwargs or {}), model_file, unsafe, output,
+                       {k: v for k, v in (stated or {}).items() if v is not None})
+    if not req.path.exists():
+        raise EdgecvError(f"{req.path} does not exist")
+    if req.path.is_dir() and not huggingface.matches(req):
+        raise EdgecvError(f"{req.path} is a folder, not a model file",
+                          "pass a checkpoint file, or a Hugging Face directory with config.json")
+    source = next(s for s in SOURCES if s.matches(req))
+    return finish(source.load(req), req)
