@@ -31,7 +31,7 @@ def photos(d: Path) -> list[Path]:
     from skimage import data
 
     out = sorted((ROOT / "samples" / "photos").glob("*.jpg"))
-    for name in ("coffee", "chelsea", "hubble_deep_field", "immunohistochemistry", "motorcycle_left", "retina"):
+    for name in ("astronaut", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel", "cat", "horse"):
         p = d / f"sk_{name}.png"
         Image.fromarray(getattr(data, name)()).convert("RGB").save(p)
         out.append(p)

@@ -30,6 +30,7 @@ class Tolerance:
     min_top1: float = 1.0
     forgive_ties: bool = True
     name: str = "fp32"
+    max_rel_l2: float | None = None  # ||got - ref|| / ||ref|| (fp16's criterion), None: not checked
 
     def bound(self, ref: np.ndarray) -> float:
         """The element bound ``atol + rtol * max|ref|`` for this reference."""
@@ -82,8 +83,12 @@ class Comparison:
     def top1_ok(self) -> bool:
         return 1.0 - self.top1_disagreements / max(self.n, 1) >= self.tolerance.min_top1
 
+    @property
+    def rel_l2_ok(self) -> bool:
+        return self.tolerance.max_rel_l2 is None or self.rel_l2 <= self.tolerance.max_rel_l2
+
     def __bool__(self) -> bool:
-        return self.within_bound and self.top1_ok
+        return self.within_bound and self.top1_ok and self.rel_l2_ok
 
     @property
     def reason(self) -> str:
@@ -92,6 +97,8 @@ class Comparison:
         if not self.within_bound:
             t = self.tolerance
             parts.append(f"max abs {self.max_abs:.3g} > {t.atol} + {t.rtol} x {self.scale:.3g}")
+        if not self.rel_l2_ok:
+            parts.append(f"rel L2 {self.rel_l2:.3g} > {self.tolerance.max_rel_l2}")
         if not self.top1_ok:
             parts.append(f"top-1 agreement {1 - self.top1_disagreements / max(self.n, 1):.0%} "
                          f"< {self.tolerance.min_top1:.0%}")
@@ -99,15 +106,22 @@ class Comparison:
 
 
 # Tolerances by candidate precision, on logits against the float32 torch reference.
+# fp16: relative L2 error below 1e-2 (an element bound would fail on large-logit models for
+# harmless rounding).  int8 is calibrated on real images: on random inputs its numbers are
+# only judged for gross breakage (top-1 agreement >= 80%); it is judged end to end on real
+# images (top-1 agreement >= 99%, the INT8 goal).
 TOLERANCES = {
     "fp32": Tolerance(1e-4, 1e-3, 1.0, name="fp32"),
-    "fp16": Tolerance(1e-2, 1e-2, 0.99, forgive_ties=False, name="fp16"),
-    "int8": Tolerance(5e-2, 1e-1, 0.95, forgive_ties=False, name="int8"),
+    "fp16": Tolerance(None, 0.0, 0.99, forgive_ties=False, name="fp16", max_rel_l2=1e-2),
+    "int8": Tolerance(None, 0.0, 0.8, forgive_ties=False, name="int8"),
 }
+_E2E_MIN_TOP1 = {"fp32": 1.0, "fp16": 0.99, "int8": 0.99}
 # Real images end to end (each side's own preprocessing): rounding of one grey level is legitimate
 # there, a wrong mean/std or channel order is not.  Relative to max |logit|; no near-tie forgiven.
 E2E_MAX_REL = 2e-2
 
 
 def end_to_end(precision: str) -> Tolerance:
-    return Tolerance(0.0, E2E_MAX_REL, TOLERANCES[precision].min_top1, forgive_ties=False, name=f"{precision} e2e")
+    if precision == "int8":  # quantization noise is not bounded per element: judged by top-1
+        return Tolerance(None, 0.0, _E2E_MIN_TOP1["int8"], forgive_ties=False, name="int8 e2e")
+    return Tolerance(0.0, E2E_MAX_REL, _E2E_MIN_TOP1[precision], forgive_ties=False, name=f"{precision} e2e")

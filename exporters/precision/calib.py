@@ -33,13 +33,33 @@ def image_paths(source: Path) -> list[Path]:
     return sorted(p for p in source.rglob("*") if is_image(p))
 
 
+BUILTIN = ("digits", "mnist5k")
+
+
+def _spread(n: int, limit: int) -> np.ndarray:
+    """``limit`` indices spread evenly over ``n`` (every class of a sorted tree is represented)."""
+    return np.unique(np.linspace(0, n - 1, min(n, limit)).round().astype(int))
+
+
 def load_calibration(source: Path, spec: ModelSpec, held_out_fraction: float = 0.3, limit: int = 512) -> CalibSet:
     from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
     from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
-    paths = image_paths(source)[:limit]
     pre, decode = Preprocessor(spec), DecodeOptions.for_spec(spec)
     xs, truth = [], []
+    if str(source) in BUILTIN and not Path(source).exists():  # a built-in labelled set
+        try:
+            from edgecv.training.data import load_builtin
+        except ImportError:
+            raise EdgecvError(f"--calib {source} needs the train extra", "pip install 'edgecv[train]'") from None
+        imgs, targets, names = load_builtin(str(source))
+        for i in _spread(len(imgs), limit):
+            xs.append(pre(imgs[i]))
+            truth.append(spec.labels.index(names[targets[i]]) if names[targets[i]] in spec.labels else -1)
+        paths = []
+    else:
+        all_paths = image_paths(source)
+        paths = [all_paths[i] for i in _spread(len(all_paths), limit)] if all_paths else []
     for p in paths:
         try:
             xs.append(pre(read_image(p, decode)))

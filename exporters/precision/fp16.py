@@ -12,7 +12,9 @@ from edgecv.errors import EdgecvError
 # Ops kept in fp32 on top of onnxconverter-common's own list.
 FP32_OPS = ("LayerNormalization", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceSumSquare",
             "ReduceL2", "Pow", "Exp", "Sqrt", "Reciprocal", "Erf", "Scan", "Loop", "If",
-            "InstanceNormalization", "GroupNormalization")
+            "InstanceNormalization", "GroupNormalization",
+            # their float attribute (value) stays float32 while the converter retypes the output
+            "ConstantOfShape")
 
 
 def convert_fp16(src, out) -> dict:

@@ -73,7 +73,18 @@ class OnnxRuntime(Runtime):
         return chosen
 
     def _session(self, providers):
-        return ort_session(self.path, providers, self.level, self.threads)
+        return ort_session(self.path, [self._with_options(p) for p in providers], self.level, self.threads)
+
+    def _with_options(self, provider):
+        """ONNX Runtime's TensorRT EP builds engines at session start: cache them beside the model
+        (keyed by ONNX Runtime on the model, TensorRT version and GPU), so the build happens once."""
+        if provider != "TensorrtExecutionProvider":
+            return provider
+        from pathlib import Path
+
+        cache = Path(self.path).parent / ".edgecv-trt-cache"
+        return (provider, {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
+                           "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache)})
 
     def _read_model(self):
         import onnxruntime as ort

@@ -1,10 +1,11 @@
-"""TensorRT backend: a serialized engine plus its JSON spec sidecar, TensorRT 10/11 API.
+"""TensorRT backend: a serialized engine plus its JSON spec sidecar, run through Polygraphy's
+``TrtRunner`` (NVIDIA's tested runner with its own CUDA wrapper: device buffers, dynamic shapes,
+the stream) instead of hand-written cuda-python buffer handling.
 
-Named I/O tensors (``num_io_tensors`` / ``get_tensor_name`` / ``get_tensor_mode``),
-``set_input_shape`` for dynamic batch, ``set_tensor_address`` and ``execute_async_v3``.  Device
-memory and the stream come from NVIDIA's cuda-python (``cuda.bindings.runtime``), not torch.
+An engine only runs on the TensorRT version and GPU it was built for: the sidecar records both
+(``edgecv export --format engine``), and a foreign engine is refused with a message, never run.
 Tested for real only where ``tensorrt`` imports and a CUDA device exists (pytest marker
-``tensorrt``); the sidecar and shape logic is unit-tested everywhere.
+``tensorrt``); the sidecar and identity logic is unit-tested everywhere.
 """
 from __future__ import annotations
 
@@ -36,22 +37,12 @@ def read_sidecar(engine: Path) -> ModelSpec:
     return ModelSpec.from_json(side.read_text())
 
 
-def _cudart():
+def read_engine_info(engine: Path) -> dict:
+    """The build identity recorded beside an engine ({} when there is none or it is unreadable)."""
     try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart  # older cuda-python
-        except ImportError:
-            raise EdgecvError("the TensorRT backend needs cuda-python", "pip install 'edgecv[tensorrt]'") from None
-    return cudart
-
-
-def _check(result):
-    err, *rest = result if isinstance(result, tuple) else (result,)
-    if int(err) != 0:
-        raise RuntimeFailure(f"CUDA error {err}", "check the GPU with nvidia-smi; run on another --backend")
-    return rest[0] if len(rest) == 1 else rest
+        return dict(read_sidecar(Path(engine)).extra.get("tensorrt") or {})
+    except EdgecvError:
+        return {}
 
 
 class TensorRTRuntime(Runtime):
@@ -61,67 +52,45 @@ class TensorRTRuntime(Runtime):
         super().__init__(path, spec or read_sidecar(Path(path)))
         try:
             import tensorrt as trt
+            from polygraphy.backend.trt import EngineFromBytes
         except Exception:  # noqa: BLE001 - the PyPI stub raises at import when it cannot download
-            raise EdgecvError("tensorrt is not installed (or not usable) here",
+            raise EdgecvError("tensorrt (with polygraphy) is not installed or not usable here",
                               "pip install 'edgecv[tensorrt]' on a machine with an NVIDIA GPU") from None
+        from edgecv.runtimes.backends.trt_identity import foreign_reason, gpu_identity
+
+        why = foreign_reason(self.spec.extra.get("tensorrt") or {}, trt.__version__, gpu_identity())
+        if why:
+            raise EdgecvError(f"{path} cannot run here: {why}",
+                              "rebuild it here: edgecv export MODEL.onnx --format engine")
         self.trt = trt
-        self.cudart = _cudart()
-        self.logger = trt.Logger(trt.Logger.WARNING)
-        runtime = trt.Runtime(self.logger)
-        self.engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
-        if self.engine is None:
-            raise EdgecvError(f"{path} is not a TensorRT engine for this TensorRT version and GPU",
-                              "rebuild it on this machine from the ONNX file")
+        try:
+            self.engine = EngineFromBytes(Path(path).read_bytes())()
+        except Exception as e:  # noqa: BLE001
+            raise EdgecvError(f"{path} is not a TensorRT engine for this TensorRT version and GPU ({e})",
+                              "rebuild it on this machine from the ONNX file") from None
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
             info = TensorInfo(name, tuple(d if d >= 0 else None for d in self.engine.get_tensor_shape(name)),
                               np.dtype(trt.nptype(self.engine.get_tensor_dtype(name))))
             is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             (self.inputs if is_input else self.outputs).append(info)
-        self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device pointer, bytes)
 
     def activate_impl(self):
-        self.context = self.engine.create_execution_context()
-        self.stream = _check(self.cudart.cudaStreamCreate())
+        from polygraphy.backend.trt import TrtRunner
+
+        self.runner = TrtRunner(self.engine)
+        self.runner.activate()
         self.name = f"tensorrt/{self.trt.__version__}"
 
-    def _device(self, name: str, nbytes: int) -> int:
-        ptr, size = self._buffers.get(name, (0, 0))
-        if size < nbytes:
-            if ptr:
-                _check(self.cudart.cudaFree(ptr))
-            ptr = _check(self.cudart.cudaMalloc(nbytes))
-            self._buffers[name] = (ptr, nbytes)
-        return ptr
-
     def infer_impl(self, batch):
-        cu = self.cudart
-        inp = self.inputs[0]
-        self.context.set_input_shape(inp.name, batch.shape)
-        d_in = self._device(inp.name, batch.nbytes)
-        self.context.set_tensor_address(inp.name, d_in)
-        _check(cu.cudaMemcpyAsync(d_in, batch.ctypes.data, batch.nbytes,
-                                  cu.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
-        results = []
-        for out in self.outputs:
-            host = np.empty(tuple(self.context.get_tensor_shape(out.name)), out.dtype)
-            d_out = self._device(out.name, host.nbytes)
-            self.context.set_tensor_address(out.name, d_out)
-            results.append((host, d_out))
-        if not self.context.execute_async_v3(self.stream):
-            raise RuntimeFailure(f"{self.name}: execute_async_v3 failed")
-        for host, d_out in results:
-            _check(cu.cudaMemcpyAsync(host.ctypes.data, d_out, host.nbytes,
-                                      cu.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream))
-        _check(cu.cudaStreamSynchronize(self.stream))
-        return results[0][0].astype(np.float32, copy=False)
+        out = self.runner.infer({self.inputs[0].name: batch})
+        if self.outputs[0].name not in out:
+            raise RuntimeFailure(f"{self.name}: no output {self.outputs[0].name!r}")
+        return np.asarray(out[self.outputs[0].name], dtype=np.float32)
 
     def deactivate_impl(self):
-        for ptr, _ in self._buffers.values():
-            self.cudart.cudaFree(ptr)
-        self._buffers.clear()
-        self.cudart.cudaStreamDestroy(self.stream)
-        self.context = None
+        self.runner.deactivate()
+        self.runner = None
 
 
 def write_sidecar(engine: Path, spec: ModelSpec) -> Path:

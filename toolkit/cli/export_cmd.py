@@ -50,9 +50,14 @@ def export_cmd(
     int8_activations: Annotated[str, typer.Option(help="auto (measure u8, u8-reduced, s8; fastest "
                                                   "within budget) | u8 | u8-reduced | s8")] = "auto",
     keep_fp32: Annotated[Optional[list[str]], typer.Option(help="int8: ONNX node name kept in fp32, repeatable")] = None,
+    min_batch: Annotated[int, typer.Option(help="engine: optimisation profile min batch")] = 1,
+    opt_batch: Annotated[int, typer.Option(help="engine: profile batch TensorRT tunes for")] = 8,
+    max_batch: Annotated[int, typer.Option(help="engine: profile max batch")] = 32,
+    workspace_gib: Annotated[float, typer.Option(help="engine: TensorRT workspace limit (GiB)")] = 2.0,
+    rebuild: Annotated[bool, typer.Option(help="engine: rebuild even when the cached engine matches")] = False,
     max_accuracy_drop: Annotated[float, typer.Option(help="int8 budget on labelled images, top-1 points")] = 0.5,
-    min_agreement: Annotated[float, typer.Option(help="int8 budget on unlabelled images: top-1 "
-                                                 "agreement with fp32")] = 0.99,
+    min_agreement: Annotated[float, typer.Option(help="int8 budget: top-1 agreement with fp32 on "
+                                                 "held-out images")] = 0.99,
     json_out: Annotated[bool, typer.Option("--json", help="summary as JSON on stdout")] = False,
 ):
     """Export a checkpoint to ONNX (dynamic batch, rewrites, embedded spec, validated)."""
@@ -79,7 +84,8 @@ def export_cmd(
 
         require_tensorrt()  # before minutes of export
         engine = output or checkpoint.with_suffix(".engine")
-        output, target = engine.with_suffix(".onnx"), "tensorrt"
+        output = None if checkpoint.suffix.lower() == ".onnx" else engine.with_suffix(".onnx")
+        target = "tensorrt"
     fp32_path, final = output_paths(checkpoint, output, precision)
 
     def on_stage(name, seconds, detail):
@@ -88,6 +94,8 @@ def export_cmd(
     def say(text):
         err.print(text, highlight=False)
 
+    engine_args = dict(min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch, workspace_gib=workspace_gib,
+                       rebuild=rebuild)
     precision_args = dict(calib=calib, calib_method=calib_method, activations=int8_activations,
                           keep_fp32=keep_fp32 or (), max_accuracy_drop=max_accuracy_drop,
                           min_agreement=min_agreement, on_stage=on_stage, say=say)
@@ -96,7 +104,7 @@ def export_cmd(
             raise EdgecvError(f"{checkpoint} is already an ONNX file", "pass --precision int8|fp16 or --format engine")
         summary = lower(fp32_path, final, precision, **precision_args) if precision != "fp32" else {}
         if engine is not None:
-            _engine(final, engine, precision, summary, on_stage)
+            _engine(final, engine, summary, on_stage, say, engine_args)
         if json_out:
             out.print_json(json.dumps(summary))
         return
@@ -115,28 +123,29 @@ def export_cmd(
         "inputs": res.inputs, "outputs": res.outputs, "passes": res.passes,
         "validation": None if res.validation is None else res.validation.to_dict(),
     }
-    lowered = lower(res.path, final, precision, **precision_args) if precision != "fp32" else None
-    if lowered:
-        summary["lowered"] = lowered
+    if not json_out:
+        io = lambda xs: ", ".join(f"{x['name']} {x['shape']}" for x in xs)  # noqa: E731
+        err.print(f"[bold]{res.path}[/]  {res.size / 1e6:.2f} MB  opset {res.opset}  ({res.exporter_note})",
+                  highlight=False)
+        err.print(f"  inputs  {io(res.inputs)}\n  outputs {io(res.outputs)}", highlight=False)
+        if res.validation is not None:
+            for name, c in res.validation.rows:
+                err.print(f"  validate {name:<14} max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  "
+                          f"top-1 {c.top1:.0%}", highlight=False)
+    if precision != "fp32":
+        summary["lowered"] = lower(res.path, final, precision, **precision_args)
     if engine is not None:
-        _engine(final, engine, precision, summary, on_stage)
+        _engine(final, engine, summary, on_stage, say, engine_args)
     if json_out:
         out.print_json(json.dumps(summary))
-        return
-    io = lambda xs: ", ".join(f"{x['name']} {x['shape']}" for x in xs)  # noqa: E731
-    err.print(f"[bold]{res.path}[/]  {res.size / 1e6:.2f} MB  opset {res.opset}  ({res.exporter_note})", highlight=False)
-    err.print(f"  inputs  {io(res.inputs)}\n  outputs {io(res.outputs)}", highlight=False)
-    if res.validation is not None:
-        for name, c in res.validation.rows:
-            err.print(f"  validate {name:<14} max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  "
-                      f"top-1 {c.top1:.0%}", highlight=False)
 
 
-def _engine(onnx_path, engine, precision, summary, on_stage):
+def _engine(onnx_path, engine, summary, on_stage, say, engine_args):
+    """TensorRT engine from the final ONNX (fp32, fp16 or Q/DQ int8), reused when its cache key matches."""
     import time
 
     from edgecv.exporters.trt_build import build_engine
 
     t = time.perf_counter()
-    summary["engine"] = str(build_engine(onnx_path, engine, fp16=precision == "fp16", int8=precision == "int8"))
+    summary["engine"] = str(build_engine(onnx_path, engine, say=say, **engine_args))
     on_stage("engine", time.perf_counter() - t, summary["engine"])

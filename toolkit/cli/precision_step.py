@@ -12,7 +12,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 def output_paths(source: Path, output: Path | None, precision: str) -> tuple[Path, Path]:
     """(fp32 ONNX, final file): ``-o`` names the final file; the fp32 one sits beside it."""
     if source.suffix.lower() == ".onnx":
-        return source, output or source.with_name(f"{source.stem}.{precision}.onnx")
+        return source, source if precision == "fp32" else output or source.with_name(f"{source.stem}.{precision}.onnx")
     if precision == "fp32":
         final = output or source.with_suffix(".onnx")
         return final, final
@@ -35,8 +35,8 @@ def lower(fp32: Path, final: Path, precision: str, *, calib=None, calib_method="
                                                      max_accuracy_drop=max_accuracy_drop / 100,
                                                      min_agreement=min_agreement), on_stage)
         c = res.chosen
-        judged = (f"accuracy {c.accuracy:.1%} vs fp32 {res.fp32_accuracy:.1%}" if c.accuracy is not None
-                  else f"top-1 agreement with fp32 {c.agreement:.1%}")
+        judged = f"top-1 agreement with fp32 {c.agreement:.1%}" + (
+            f", accuracy {c.accuracy:.1%} vs fp32 {res.fp32_accuracy:.1%}" if c.accuracy is not None else "")
         say(f"{final}  int8 ({c.activations} activations: fastest within budget of {len(res.attempts)} tried), "
             f"{judged} on {res.held_out} held-out images")
         say(f"  speed at batch 1: fp32 {res.fp32_ms:.2f} ms, int8 {res.int8_ms:.2f} ms = {res.speedup:.2f}x"

@@ -57,17 +57,11 @@ def _stratified_split(targets: np.ndarray, val_split: float, seed: int):
 
 
 def _scan_classes(root: Path) -> tuple[list[Path], np.ndarray, list[str]]:
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    paths, targets = [], []
-    for i, c in enumerate(classes):
-        for f in sorted((root / c).rglob("*")):
-            if is_image(f):
-                paths.append(f)
-                targets.append(i)
-    if not classes or not paths:
-        raise EdgecvError(f"{root} has no class folders with images",
-                          "lay it out as DATA/<class>/*.jpg or DATA/train/<class>/*.jpg + DATA/val/...")
-    return paths, np.asarray(targets, dtype=np.int64), classes
+    """ImageFolder layout, read the way ``edgecv eval`` reads it (one implementation)."""
+    from edgecv.runtimes.evaluate import image_folder
+
+    data = image_folder(root)
+    return data.paths, data.targets, data.names
 
 
 class LazyImages:

@@ -13,6 +13,8 @@ import numpy as np
 from edgecv.errors import EdgecvError, ImageError, RuntimeFailure
 from edgecv.formats import backend_of
 from edgecv.parity import TOLERANCES, Tolerance, end_to_end
+
+INT8_ACCURACY_DROP = 0.005  # labelled images: an int8 candidate may lose at most 0.5 top-1 points
 from edgecv.spec import ModelSpec
 
 
@@ -204,6 +206,10 @@ def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: 
         t_ok = truth[ok_idx]
         row.accuracy = float((got.argmax(1) == t_ok)[t_ok >= 0].mean())
         row.reference_accuracy = float((e2e_ref.argmax(1) == truth)[truth >= 0].mean())
+    if row.accuracy is not None and row.precision == "int8" and row.accuracy < row.reference_accuracy - INT8_ACCURACY_DROP:
+        row.status = "fail"
+        row.reason = row.reason or (f"int8 accuracy {row.accuracy:.1%} vs {row.reference_accuracy:.1%} "
+                                    f"(budget {INT8_ACCURACY_DROP * 100:g} points)")
     if not c:
         row.status = "fail"
         row.reason = row.reason or f"real images end to end: max rel {c.max_rel:.3g}, top-1 agreement {c.top1:.0%}"

@@ -1,0 +1,82 @@
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgecv.cli import app
+from edgecv.cli.common import cli_errors, err, out
+
+
+def _data(name: str):
+    from edgecv.runtimes.evaluate import LabelledData, image_folder
+
+    if name in ("digits", "mnist5k"):
+        try:
+            from edgecv.training.data import load_builtin
+        except ImportError:
+            from edgecv.errors import EdgecvError
+
+            raise EdgecvError(f"the built-in set {name} needs the train extra", "pip install 'edgecv[train]'") from None
+        imgs, targets, labels = load_builtin(name)
+        return LabelledData(labels, targets, arrays=imgs, source=name)
+    return image_folder(Path(name))
+
+
+@app.command("eval")
+@cli_errors
+def eval_cmd(
+    args: Annotated[list[str], typer.Argument(help="MODEL [MODEL ...] DATA: model files or checkpoints, then an "
+                                              "ImageFolder root or a built-in set (digits, mnist5k)")],
+    backend: Annotated[str, typer.Option(help="auto | onnxruntime | torch | tensorrt")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    plot: Annotated[Optional[Path], typer.Option(help="confusion matrix PNG (one per model: NAME-MODEL.png "
+                                                 "when several)")] = None,
+    per_class: Annotated[bool, typer.Option(help="print the per-class table")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="results as JSON on stdout")] = False,
+):
+    """Accuracy, per-class precision / recall / F1 / specificity and the confusion matrix; several
+    models give one comparison table (same preprocessing as `edgecv run`)."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from edgecv.errors import EdgecvError
+    from edgecv.runtimes import load
+    from edgecv.runtimes.evaluate import evaluate, iter_models
+
+    if len(args) < 2:
+        raise EdgecvError("eval takes MODEL [MODEL ...] DATA", "e.g. edgecv eval model.onnx model.int8.onnx data/val")
+    models, data = iter_models([Path(a) for a in args[:-1]]), _data(args[-1])
+    results = []
+    for m in models:
+        with load(m, backend) as rt, Progress(TextColumn(f"{m.name}"), BarColumn(), MofNCompleteColumn(),
+                                              TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("eval", total=len(data))
+            results.append(evaluate(rt, data, batch_size, lambda n: bar.update(task, advance=n)))
+    if plot:
+        from edgecv.plots import confusion_png
+
+        for r in results:
+            p = plot if len(results) == 1 else plot.with_name(f"{plot.stem}-{Path(r.model).stem}{plot.suffix}")
+            confusion_png(r.confusion, r.labels, p, f"{r.model} on {data.source}: accuracy {r.accuracy:.2%}")
+            err.print(f"confusion matrix -> {p}", highlight=False)
+    if json_out:
+        out.print_json(json.dumps([r.to_dict() for r in results]))
+        return
+    t = Table(title=f"{data.source}: {len(data)} images, {len(data.names)} classes")
+    for c in ("model", "runtime", "accuracy", "macro F1", "images/s", "unreadable"):
+        t.add_column(c, justify="left" if c in ("model", "runtime") else "right")
+    for r in results:
+        t.add_row(r.model, r.runtime, f"{r.accuracy:.2%}", f"{r.macro_f1():.4f}", f"{r.n / max(r.seconds, 1e-9):.1f}",
+                  str(len(r.unreadable)))
+    out.print(t)
+    if per_class:
+        r = results[0]
+        pc = Table(title=f"per class: {r.model}")
+        for c in ("class", "precision", "recall", "F1", "specificity", "support"):
+            pc.add_column(c, justify="left" if c == "class" else "right")
+        for row in r.per_class():
+            pc.add_row(row["label"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                       f"{row['specificity']:.3f}", str(row["support"]))
+        out.print(pc)
