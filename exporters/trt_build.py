@@ -15,11 +15,10 @@ logic is unit-tested everywhere.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from edgecv.errors import EdgecvError, RuntimeFailure
-from edgecv.fileio import atomic_write
+from edgecv.fileio import atomic_write, sha256_file
 from edgecv.runtimes.backends.trt_identity import engine_key, gpu_identity, stale_reason
 
 
@@ -35,18 +34,10 @@ def require_tensorrt():
 
 def explicit_precision(onnx_path) -> str | None:
     """``int8`` for a Q/DQ ONNX, ``fp16`` for an fp16 one (both built strongly typed), ``None`` for fp32."""
-    import onnx
+    from edgecv.runtimes.backends.onnx_meta import onnx_precision
 
-    m = onnx.load(str(onnx_path), load_external_data=False)
-    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in m.graph.node):
-        return "int8"
-    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer):
-        return "fp16"
-    return None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    precision = onnx_precision(onnx_path)
+    return None if precision == "fp32" else precision
 
 
 def build_engine(onnx_path, out=None, *, min_batch: int = 1, opt_batch: int = 8, max_batch: int = 32,
@@ -67,7 +58,7 @@ def build_engine(onnx_path, out=None, *, min_batch: int = 1, opt_batch: int = 8,
     graph_input = onnx.load(str(onnx_path), load_external_data=False).graph.input[0]
     dynamic = not graph_input.type.tensor_type.shape.dim[0].dim_value
     precision = explicit_precision(onnx_path) or "fp32"
-    want = engine_key(_sha256(onnx_path), precision, (min_batch, opt_batch, max_batch) if dynamic else None,
+    want = engine_key(sha256_file(onnx_path), precision, (min_batch, opt_batch, max_batch) if dynamic else None,
                       workspace_gib, trt.__version__, gpu_identity())
     if out.exists() and not rebuild:
         why = stale_reason(read_engine_info(out), want)

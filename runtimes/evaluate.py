@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from edgecv.errors import EdgecvError, ImageError
+from edgecv.errors import EdgecvError
 from edgecv.formats import is_image
 
 
@@ -148,5 +148,3 @@ def iter_models(paths: Iterable[Path]) -> list[Path]:
         out.append(Path(p))
     return out
 
-
-__all__ = ["LabelledData", "Evaluation", "evaluate", "image_folder", "class_map", "ImageError"]

@@ -1,6 +1,7 @@
-"""Atomic file writes (no torch): a temporary file in the target folder, then a rename."""
+"""Atomic file writes (no torch): a temporary file in the target folder, then a rename; file digests."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -40,3 +41,12 @@ def atomic_write_text(path, write_fn, newline: str = "") -> Path:
             write_fn(f)
 
     return atomic_write(path, write)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -23,6 +23,32 @@ PREPROCESSING_FIELDS = ("input_size", "resize", "interpolation", "mean", "std", 
 METADATA_KEY = "edgecv.spec"
 
 
+def scale_resize(resize, old_size, new_size):
+    """``resize`` for a new crop / input size, keeping the resize : crop ratio (int: shorter side,
+    (H, W): per axis, None: straight to the input)."""
+    if resize is None:
+        return None
+    if isinstance(resize, (tuple, list)):
+        return tuple(int(round(r * n / o)) for r, n, o in zip(resize, new_size, old_size))
+    return int(round(resize * min(new_size) / min(old_size)))
+
+
+def per_channel(values, channel_order: str) -> tuple[float, ...]:
+    """Mean / std values for ``channel_order``: averaged to one for GRAY, repeated to three for
+    colour when one was given."""
+    values = tuple(values)
+    if channel_order == "GRAY":
+        return (sum(values) / len(values),)
+    return values * 3 if len(values) == 1 else values
+
+
+def show_value(v) -> str:
+    """A spec value for messages: ``224x224``, ``0.485x0.456x0.406``, ``bilinear``."""
+    if isinstance(v, tuple):
+        return "x".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
+    return str(v)
+
+
 @dataclass
 class ModelSpec:
     """Preprocessing and label facts of one classifier.
@@ -102,11 +128,8 @@ class ModelSpec:
 
     def describe_sources(self, names=PREPROCESSING_FIELDS) -> str:
         """``input_size 48x48 (inferred), resize 55 (assumed), ...``: each value with its source."""
-        def show(v):
-            if isinstance(v, tuple):
-                return "x".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
-            return str(v)
-        return ", ".join(f"{n} {show(getattr(self, n))} ({self.provenance.get(n, 'unrecorded')})" for n in names)
+        return ", ".join(f"{n} {show_value(getattr(self, n))} ({self.provenance.get(n, 'unrecorded')})"
+                         for n in names)
 
     def label(self, index: int) -> str:
         return self.labels[index] if index < len(self.labels) else str(index)
@@ -140,6 +163,13 @@ class ModelSpec:
         read = fields_from_transforms(compose)
         prov = {k: "stated" for k in read}
         return cls(arch=arch, num_classes=num_classes, labels=list(labels), provenance=prov, **read, **fields_)
+
+    def with_saved_provenance(self) -> "ModelSpec":
+        """A spec saved with the model (checkpoint, archive): the fields it records no source for
+        came from the model itself.  Returns ``self``."""
+        self.provenance = {**{f: "model" for f in (*PREPROCESSING_FIELDS, "num_classes", "labels")},
+                           **self.provenance}
+        return self
 
     def stated_fields(self) -> dict:
         """The fields the user stated, as ``with_stated`` / ``ExportOptions(stated=...)`` take them."""

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from edgecv.errors import EdgecvError, ImageError
-from edgecv.formats import is_image
 from edgecv.spec import ModelSpec
 
 MIN_IMAGES = 4
@@ -23,14 +22,6 @@ class CalibSet:
     @property
     def labelled(self) -> bool:
         return bool((self.held_out_truth >= 0).any())
-
-
-def image_paths(source: Path) -> list[Path]:
-    if source.is_file():
-        return [source]
-    if not source.is_dir():
-        raise EdgecvError(f"--calib {source} does not exist", "pass a folder of real images")
-    return sorted(p for p in source.rglob("*") if is_image(p))
 
 
 BUILTIN = ("digits", "mnist5k")
@@ -58,8 +49,10 @@ def load_calibration(source: Path, spec: ModelSpec, held_out_fraction: float = 0
             truth.append(spec.labels.index(names[targets[i]]) if names[targets[i]] in spec.labels else -1)
         paths = []
     else:
-        all_paths = image_paths(source)
-        paths = [all_paths[i] for i in _spread(len(all_paths), limit)] if all_paths else []
+        from edgecv.runtimes.pipeline.sources import expand_sources
+
+        all_paths = expand_sources([str(source)])  # a folder (recursive), a glob or one file, as `run` reads them
+        paths = [all_paths[i] for i in _spread(len(all_paths), limit)]
     for p in paths:
         try:
             xs.append(pre(read_image(p, decode)))

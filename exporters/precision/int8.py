@@ -61,6 +61,7 @@ class Int8Result:
     fp32_accuracy: float | None
     held_out: int
     separate: bool
+    checked: int  # images the top-1 agreement was measured on (calibration + held-out)
     attempts: list[Attempt] = field(default_factory=list)
     kept_modules: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -134,44 +135,45 @@ def _pre_process(src: Path, tmp: Path, notes: list[str]) -> Path:
     return pre
 
 
-def _quantize(pre: Path, out: Path, cs: CalibSet, acts: str, exclude: list[str], opts: Int8Options) -> None:
+def _quantize(pre: Path, input_name: str, out: Path, cs: CalibSet, acts: str, exclude: list[str],
+              opts: Int8Options) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    import onnx
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[opts.method]
-    name = onnx.load(str(pre), load_external_data=False).graph.input[0].name
-    quantize_static(str(pre), str(out), reader(name, cs.calib), quant_format=QuantFormat.QDQ,
+    quantize_static(str(pre), str(out), reader(input_name, cs.calib), quant_format=QuantFormat.QDQ,
                     per_channel=opts.per_channel, reduce_range=acts == "u8-reduced",
                     activation_type=QuantType.QInt8 if acts == "s8" else QuantType.QUInt8,
                     weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude), calibrate_method=method,
                     extra_options={"CalibMovingAverage": False})
 
 
-def worst_tensors(pre: Path, qdq: Path, x: np.ndarray, tmp: Path) -> list[tuple[str, float]]:
+def worst_tensors(pre: Path, graph, qdq: Path, x: np.ndarray, tmp: Path,
+                  cache: dict | None = None) -> list[tuple[str, float]]:
     """(tensor, dB of accuracy its layer loses), worst first, from ONNX Runtime's qdq_loss_debug.
 
     ``xmodel_err`` is the SQNR of the QDQ model's activation against the fp32 model's; a layer's
     loss is how far it drops below the best SQNR among the layer's own inputs (what it received),
-    so the layer that *introduces* the error ranks first, not every layer after it."""
-    import onnx
+    so the layer that *introduces* the error ranks first, not every layer after it.  ``cache`` keeps
+    the fp32 activations between rounds (the fp32 model and the images do not change)."""
     from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
                                                          create_activation_matching,
                                                          modify_model_output_intermediate_tensors)
 
-    g = onnx.load(str(pre), load_external_data=False).graph
-    name = g.input[0].name
+    name = graph.input[0].name
     af, aq = tmp / "aug_f.onnx", tmp / "aug_q.onnx"
-    modify_model_output_intermediate_tensors(str(pre), str(af))
+    cache = {} if cache is None else cache
+    if "fp32" not in cache:
+        modify_model_output_intermediate_tensors(str(pre), str(af))
+        cache["fp32"] = collect_activations(str(af), reader(name, x))
+    fa = cache["fp32"]
     modify_model_output_intermediate_tensors(str(qdq), str(aq))
-    fa = collect_activations(str(af), reader(name, x))
     qa = collect_activations(str(aq), reader(name, x))
     errs = compute_activation_error(create_activation_matching(qa, fa))
     sqnr = {t: float(e["xmodel_err"]) for t, e in errs.items() if "xmodel_err" in e}
     cap = 100.0  # dB: exact tensors (inf) count as this good
     ranked = []
-    for node in g.node:
+    for node in graph.node:
         for t in node.output:
             if t not in sqnr:
                 continue
@@ -184,23 +186,31 @@ def worst_tensors(pre: Path, qdq: Path, x: np.ndarray, tmp: Path) -> list[tuple[
 COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 
 
-def _nodes_of(pre: Path, tensor: str) -> list[str]:
-    """The layer that produced ``tensor``: back through activations / elementwise ops to its Conv /
-    MatMul, the producers of that node's inputs (whose QDQ feeds it), and the tensor's consumers."""
-    import onnx
+class Layers:
+    """The fp32 graph's producer / consumer maps, built once per quantization (the fallback asks
+    about many tensors per round)."""
 
-    g = onnx.load(str(pre), load_external_data=False).graph
-    producer = {o: n for n in g.node for o in n.output}
-    node = producer.get(tensor)
-    if node is None:
-        return []
-    chain = [node]
-    while node.op_type not in COMPUTE_OPS and node.input and node.input[0] in producer and len(chain) < 4:
-        node = producer[node.input[0]]
-        chain.append(node)
-    names = [n.name for n in chain] + [producer[i].name for i in chain[-1].input if i in producer]
-    names += [n.name for n in g.node if tensor in n.input]
-    return list(dict.fromkeys(names))
+    def __init__(self, graph):
+        self.producer = {o: n for n in graph.node for o in n.output}
+        self.consumers: dict[str, list] = {}
+        for n in graph.node:
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
+
+    def around(self, tensor: str) -> list[str]:
+        """The layer that produced ``tensor``: back through activations / elementwise ops to its
+        Conv / MatMul, the producers of that node's inputs (whose QDQ feeds it), and the tensor's
+        consumers."""
+        node = self.producer.get(tensor)
+        if node is None:
+            return []
+        chain = [node]
+        while node.op_type not in COMPUTE_OPS and node.input and node.input[0] in self.producer and len(chain) < 4:
+            node = self.producer[node.input[0]]
+            chain.append(node)
+        names = [n.name for n in chain] + [self.producer[i].name for i in chain[-1].input if i in self.producer]
+        names += [n.name for n in self.consumers.get(tensor, [])]
+        return list(dict.fromkeys(names))
 
 
 def _modules(src_proto, nodes: list[str]) -> list[str]:
@@ -249,6 +259,8 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
         tmp = Path(tmp_name)
         t = time.perf_counter()
         pre = _pre_process(src, tmp, notes)
+        graph = onnx.load(str(pre), load_external_data=False).graph
+        layers = Layers(graph)
         fp32 = _session(pre)
         ref = _run(fp32, cs.held_out)
         ref_all = np.concatenate([_run(fp32, cs.calib), ref]) if cs.separate else ref
@@ -260,7 +272,7 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
 
         def attempt(acts: str, exclude: list[str]) -> Attempt:
             path = tmp / f"q{len(attempts)}.onnx"
-            _quantize(pre, path, cs, acts, exclude, opts)
+            _quantize(pre, graph.input[0].name, path, cs, acts, exclude, opts)
             sess = _session(path)
             got = _run(sess, cs.held_out)
             got_all = np.concatenate([_run(sess, cs.calib), got]) if cs.separate else got
@@ -281,15 +293,16 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
             t = time.perf_counter()
             best = max(attempts, key=lambda a: (a.agreement, a.accuracy or 0))
             kept = list(best.kept_fp32)
+            fp32_acts: dict = {}
             for _ in range(opts.max_rounds):
                 qdq = files[attempts.index(best)]
-                ranked = worst_tensors(pre, qdq, cs.calib[:16], tmp)
+                ranked = worst_tensors(pre, graph, qdq, cs.calib[:16], tmp, fp32_acts)
                 fresh = [(tn, db) for tn, db in ranked
-                         if db > 0 and not set(_nodes_of(pre, tn)) <= set(kept)][:opts.per_round]
+                         if db > 0 and not set(layers.around(tn)) <= set(kept)][:opts.per_round]
                 if not fresh:
                     break
                 for tn, _ in fresh:
-                    kept += [n for n in _nodes_of(pre, tn) if n not in kept]
+                    kept += [n for n in layers.around(tn) if n not in kept]
                 best = attempt(best.activations, kept)
                 if best.ok:
                     break
@@ -319,5 +332,5 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
                                "speedup": fp32_ms / int8_ms, "cpu": cpu["isa"], "source": src.name}}
         onnx.helper.set_model_props(proto, {METADATA_KEY: spec.to_json()})
         atomic_write(out, lambda tmp_out: onnx.save(proto, tmp_out))
-    return Int8Result(out, chosen, fp32_ms, int8_ms, fp32_acc, len(cs.held_out), cs.separate, attempts,
+    return Int8Result(out, chosen, fp32_ms, int8_ms, fp32_acc, len(cs.held_out), cs.separate, n_all, attempts,
                       kept_modules, notes)

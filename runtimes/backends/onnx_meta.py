@@ -69,3 +69,18 @@ def node_module(node) -> str | None:
             mod = part if not mod or part.startswith(mod + ".") else f"{mod}.{part}"
         return mod
     return None
+
+
+INT8_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger")
+
+
+def onnx_precision(path) -> str:
+    """``int8`` (quantized ops or Q/DQ), ``fp16`` (fp16 weights) or ``fp32``, read from the graph."""
+    import onnx
+
+    m = _load(Path(path))
+    if any(n.op_type in INT8_OPS for n in m.graph.node):
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer):
+        return "fp16"
+    return "fp32"

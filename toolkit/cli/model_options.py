@@ -46,35 +46,21 @@ def parse_resize(text: str | None):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def _per_channel(name, values, channel_order):
-    if values is None:
-        return None
-    if channel_order == "GRAY":
-        if len(set(values)) != 1:
-            raise EdgecvError(f"--{name} {' '.join(map(str, values))}: a GRAY model takes one value",
-                              f"repeat it three times, e.g. --{name} 0.5 0.5 0.5")
-        return values[:1]
-    return tuple(values)
-
-
 def stated_spec(imgsz=None, resize=None, mean=None, std=None, interpolation=None, channel_order=None,
                 labels=None, scores=None, exif_transpose=None, high_bit_depth=None) -> dict:
-    """Spec fields the user stated on the command line (``None`` for unstated)."""
+    """Spec fields the user stated on the command line (``None`` for unstated).  Three equal
+    --mean / --std values for a GRAY model become one in ``loaders.finish.apply_stated``."""
     from edgecv.labels import read_labels
 
     r = parse_resize(resize)
-    order = channel_order.upper() if channel_order else None
-    d = {"input_size": tuple(imgsz) if imgsz else None, "interpolation": interpolation, "channel_order": order,
-         "mean": _per_channel("mean", mean, order), "std": _per_channel("std", std, order), "scores": scores,
-         "exif_transpose": exif_transpose, "high_bit_depth": high_bit_depth,
-         "labels": read_labels(labels) if labels is not None else None}
     if r == "none":
-        d["resize"] = None
-        d["_resize_none"] = True
-    else:
-        d["resize"] = r
-    if d.pop("_resize_none", False):
         if not imgsz:
             raise EdgecvError("--resize none needs --imgsz H W (the size to resize to)")
-        d["resize"] = tuple(imgsz)  # Resize((H, W)) straight to the input
+        r = tuple(imgsz)  # Resize((H, W)) straight to the input
+    order = channel_order.upper() if channel_order else None
+    d = {"input_size": tuple(imgsz) if imgsz else None, "resize": r, "interpolation": interpolation,
+         "channel_order": order,
+         "mean": tuple(mean) if mean else None, "std": tuple(std) if std else None, "scores": scores,
+         "exif_transpose": exif_transpose, "high_bit_depth": high_bit_depth,
+         "labels": read_labels(labels) if labels is not None else None}
     return {k: v for k, v in d.items() if v is not None}

@@ -35,10 +35,11 @@ def lower(fp32: Path, final: Path, precision: str, *, calib=None, calib_method="
                                                      max_accuracy_drop=max_accuracy_drop / 100,
                                                      min_agreement=min_agreement), on_stage)
         c = res.chosen
-        judged = f"top-1 agreement with fp32 {c.agreement:.1%}" + (
-            f", accuracy {c.accuracy:.1%} vs fp32 {res.fp32_accuracy:.1%}" if c.accuracy is not None else "")
+        judged = f"top-1 agreement with fp32 {c.agreement:.1%} on {res.checked} images" + (
+            f", accuracy {c.accuracy:.1%} vs fp32 {res.fp32_accuracy:.1%} on {res.held_out} held-out"
+            if c.accuracy is not None else "")
         say(f"{final}  int8 ({c.activations} activations: fastest within budget of {len(res.attempts)} tried), "
-            f"{judged} on {res.held_out} held-out images")
+            f"{judged}")
         say(f"  speed at batch 1: fp32 {res.fp32_ms:.2f} ms, int8 {res.int8_ms:.2f} ms = {res.speedup:.2f}x"
             + ("" if res.speedup > 1 else "  (INT8 is not faster on this CPU)"))
         if c.kept_fp32:

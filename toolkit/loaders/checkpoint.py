@@ -10,28 +10,18 @@ directories) is ``edgecv.loaders.sources``; ``load_model`` is re-exported here.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
 from edgecv.errors import EdgecvError
-from edgecv.fileio import atomic_write
+from edgecv.fileio import atomic_write, sha256_file  # noqa: F401  (sha256_file re-exported)
 from edgecv.spec import PREPROCESSING_FIELDS, ModelSpec
 from edgecv.loaders.request import LoadedModel  # noqa: F401  (re-exported)
 
 FORMAT = "edgecv.checkpoint"
 FORMAT_VERSION = 1
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(path, model: nn.Module, spec: ModelSpec, meta: dict | None = None) -> Path:

@@ -2,39 +2,30 @@
 a foreign model probed for channels / input size / classes, the class-score output chosen."""
 from __future__ import annotations
 
-import copy
+import torch
 
 from edgecv.errors import EdgecvError
 from edgecv.loaders import outputs, probe
 from edgecv.loaders.request import LoadedModel, ModelRequest
-from edgecv.spec import PREPROCESSING_FIELDS, ModelSpec
+from edgecv.spec import PREPROCESSING_FIELDS, ModelSpec, per_channel, scale_resize, show_value
 
 # Sources whose model is not one of edgecv's own builders: its facts are probed, not trusted.
 FOREIGN = {"torchscript", "exported_program", "pickled_module", "model_file", "huggingface"}
-
-
-def _scaled_resize(spec: ModelSpec, size) -> object:
-    """Keep the resize : crop ratio when only the crop (input size) changes."""
-    if spec.resize is None:
-        return None
-    if isinstance(spec.resize, tuple):
-        return tuple(int(round(r * s / i)) for r, s, i in zip(spec.resize, size, spec.input_size))
-    return int(round(spec.resize * min(size) / min(spec.input_size)))
 
 
 def apply_stated(spec: ModelSpec, stated: dict) -> ModelSpec:
     stated = dict(stated)
     labels = stated.pop("labels", None)
     if "input_size" in stated and "resize" not in stated:
-        resize = _scaled_resize(spec, stated["input_size"])
+        resize = scale_resize(spec.resize, spec.input_size, stated["input_size"])
         prov = spec.provenance.get("resize")
         spec = ModelSpec.from_dict({**spec.to_dict(), "resize": resize})
         if prov:
             spec.provenance["resize"] = prov
     channel_order = stated.get("channel_order")
     if channel_order and "mean" not in stated and (channel_order == "GRAY") != (spec.channel_order == "GRAY"):
-        stated.setdefault("mean", _mean_for(spec.mean, channel_order))
-        stated.setdefault("std", _mean_for(spec.std, channel_order))
+        stated.setdefault("mean", per_channel(spec.mean, channel_order))
+        stated.setdefault("std", per_channel(spec.std, channel_order))
     order = stated.get("channel_order", spec.channel_order)
     for key in ("mean", "std"):  # --mean R G B for a GRAY model: one value, given three times
         v = stated.get(key)
@@ -52,12 +43,6 @@ def apply_stated(spec: ModelSpec, stated: dict) -> ModelSpec:
     return spec
 
 
-def _mean_for(values, channel_order):
-    if channel_order == "GRAY":
-        return (sum(values) / len(values),)
-    return tuple(values) * 3 if len(values) == 1 else tuple(values)
-
-
 def finish(lm: LoadedModel, req: ModelRequest) -> LoadedModel:
     spec = lm.spec
     labels = req.stated.get("labels")
@@ -72,14 +57,8 @@ def finish(lm: LoadedModel, req: ModelRequest) -> LoadedModel:
     assumed = spec.assumed()
     if assumed:
         lm.notes.append("preprocessing assumed, not stated: " + ", ".join(
-            f"{f} {_show(getattr(spec, f))}" for f in assumed))
+            f"{f} {show_value(getattr(spec, f))}" for f in assumed))
     return lm
-
-
-def _show(v):
-    if isinstance(v, tuple):
-        return "x".join(str(round(x, 4)) for x in v) if len(v) <= 3 else str(v)
-    return str(v)
 
 
 def _probe(lm: LoadedModel, spec: ModelSpec, stated: dict, req: ModelRequest) -> ModelSpec:
@@ -88,21 +67,21 @@ def _probe(lm: LoadedModel, spec: ModelSpec, stated: dict, req: ModelRequest) ->
     if c in (1, 3) and "channel_order" not in stated and (c == 1) != (spec.channel_order == "GRAY") \
             and spec.provenance.get("channel_order") != "model":
         order = "GRAY" if c == 1 else "RGB"
-        spec = ModelSpec.from_dict({**spec.to_dict(), "channel_order": order, "mean": _mean_for(spec.mean, order),
-                                    "std": _mean_for(spec.std, order)})
+        spec = ModelSpec.from_dict({**spec.to_dict(), "channel_order": order, "mean": per_channel(spec.mean, order),
+                                    "std": per_channel(spec.std, order)})
         spec.provenance["channel_order"] = "inferred"
     spec = apply_stated(spec, stated)
     batch = lm.fixed_batch or 2
     known = spec.provenance.get("input_size") in ("stated", "model", "inferred")
     h, w = spec.input_size
     if known:
-        out, reason = probe.forward(model, spec.channels, spec.input_size, batch, req.output)
-        if out is None:
+        raw, reason = probe.forward(model, spec.channels, spec.input_size, batch)
+        if raw is None:
             raise EdgecvError(f"{req.path.name} does not run on a {spec.channels}x{h}x{w} input ({reason})",
                               "state the input size with --imgsz H W" if spec.provenance.get("input_size") != "stated"
                               else "check --imgsz and --channel-order against the model")
     else:
-        size, prov, out, note = probe.infer_input_size(model, spec.channels, spec.input_size, batch, req.output)
+        size, prov, raw, note = probe.infer_input_size(model, spec.channels, spec.input_size, batch)
         if prov is None:
             raise EdgecvError(f"{req.path.name} runs on none of the usual input sizes (at {h}x{w}: {note})",
                               "state the input size with --imgsz H W")
@@ -110,6 +89,7 @@ def _probe(lm: LoadedModel, spec: ModelSpec, stated: dict, req: ModelRequest) ->
             spec = apply_stated(spec, {"input_size": size})
         spec.provenance["input_size"] = prov
         lm.notes.append(note)
+    out = outputs.pick(raw, req.output)  # a wrong --class-output is the user's error, said as such
     if out.ndim != 2:
         raise EdgecvError(f"the class scores have shape {tuple(out.shape)}, not (batch, classes)",
                           "pass --class-output NAME|INDEX of the class scores")
@@ -122,28 +102,14 @@ def _probe(lm: LoadedModel, spec: ModelSpec, stated: dict, req: ModelRequest) ->
         labels = spec.labels if len(spec.labels) == n else []
         spec = ModelSpec.from_dict({**spec.to_dict(), "num_classes": n, "labels": labels})
         spec.provenance["num_classes"] = prov
-    raw = _raw_output(model, spec, batch)
     if req.output is None:
         note = outputs.default_choice(raw)
         if note:
             lm.notes.append(note)
-    if req.output is not None or not _is_tensor(raw):
+    if req.output is not None or not torch.is_tensor(raw):
         lm.model = outputs.SelectOutput(model, req.output).eval()
         spec.extra = {**spec.extra, "output": req.output or ("logits" if hasattr(raw, "logits") else "0")}
     return spec
-
-
-def _is_tensor(x) -> bool:
-    import torch
-
-    return torch.is_tensor(x)
-
-
-def _raw_output(model, spec: ModelSpec, batch: int):
-    import torch
-
-    with torch.inference_mode():
-        return model(torch.zeros(batch, spec.channels, *spec.input_size))
 
 
 def foreign_spec(name: str, num_classes: int | None) -> ModelSpec:
@@ -151,4 +117,4 @@ def foreign_spec(name: str, num_classes: int | None) -> ModelSpec:
     spec = ModelSpec(arch=name, num_classes=num_classes or 1)
     spec.provenance = {**{f: "assumed" for f in PREPROCESSING_FIELDS},
                        "num_classes": "stated" if num_classes else "assumed"}
-    return copy.deepcopy(spec)
+    return spec

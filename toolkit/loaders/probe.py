@@ -12,8 +12,6 @@ import re
 
 import torch
 
-from edgecv.loaders.outputs import pick
-
 COMMON_SIZES = (224, 32, 28, 48, 64, 96, 112, 128, 160, 192, 256, 299, 384, 8, 16)
 
 
@@ -24,8 +22,8 @@ def input_channels(model) -> int | None:
     return None
 
 
-def forward(model, channels: int, size, batch: int = 2, output: str | None = None):
-    """(scores tensor, None) or (None, one-line reason)."""
+def forward(model, channels: int, size, batch: int = 2):
+    """(the model's raw output, None) or (None, one-line reason)."""
     x = torch.zeros(batch, channels, *size)
     try:
         with torch.inference_mode():
@@ -33,7 +31,7 @@ def forward(model, channels: int, size, batch: int = 2, output: str | None = Non
     except Exception as e:  # noqa: BLE001 - whatever the user's forward raises
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return None, f"{type(e).__name__}: {first[:200]}"
-    return pick(raw, output), None  # a wrong --class-output is the user's error, said as such
+    return raw, None
 
 
 def _implied_sizes(reason: str, size) -> list[tuple[int, int]]:
@@ -48,23 +46,23 @@ def _implied_sizes(reason: str, size) -> list[tuple[int, int]]:
     return [(h + d, w + d) for d in (0, 1, 2, -1, -2, 3, 4) if min(h + d, w + d) > 0]
 
 
-def infer_input_size(model, channels: int, start, batch: int = 2, output=None):
-    """(size, provenance, scores or None, note).  provenance: ``inferred`` when exactly the found
+def infer_input_size(model, channels: int, start, batch: int = 2):
+    """(size, provenance, raw output or None, note).  provenance: ``inferred`` when exactly the found
     size works, ``assumed`` when the model takes any size, ``None`` when nothing worked."""
     start = tuple(start)
-    out, reason = forward(model, channels, start, batch, output)
+    out, reason = forward(model, channels, start, batch)
     tried = [start]
     if out is None:
         for cand in _implied_sizes(reason, start) + [(s, s) for s in COMMON_SIZES]:
             if cand in tried:
                 continue
             tried.append(cand)
-            out, _ = forward(model, channels, cand, batch, output)
+            out, _ = forward(model, channels, cand, batch)
             if out is not None:
                 return cand, "inferred", out, f"input size {cand[0]}x{cand[1]} inferred by a probe forward"
         return start, None, None, reason
     other = (start[0] * 3 // 4 or 1, start[1] * 3 // 4 or 1)
-    if forward(model, channels, other, batch, output)[0] is not None:
+    if forward(model, channels, other, batch)[0] is not None:
         return start, "assumed", out, (f"the model accepts any input size; assumed {start[0]}x{start[1]} "
                                        "(state it with --imgsz H W)")
     return start, "inferred", out, f"input size {start[0]}x{start[1]} confirmed by a probe forward"

@@ -94,7 +94,7 @@ def create_model(name: str, *, num_classes: int | None = None, **kwargs):
 
 def default_spec(name: str, *, num_classes: int | None = None, labels=None, model_kwargs=None):
     """The ModelSpec a fresh model of ``name`` is trained and deployed with."""
-    from edgecv.spec import ModelSpec
+    from edgecv.spec import ModelSpec, per_channel, scale_resize
 
     entry = get_entry(name)
     cfg = entry.cfg
@@ -106,20 +106,13 @@ def default_spec(name: str, *, num_classes: int | None = None, labels=None, mode
     if "img_size" in kwargs:  # builders that take an input size keep resize/crop in proportion
         img = kwargs["img_size"]
         input_size = (img, img) if isinstance(img, int) else tuple(img)
-        if isinstance(resize, tuple):
-            resize = tuple(int(round(r * i / c)) for r, i, c in zip(resize, input_size, cfg.input_size))
-        elif resize is not None:
-            resize = int(round(resize * min(input_size) / min(cfg.input_size)))
+        resize = scale_resize(resize, cfg.input_size, input_size)
     channel_order = cfg.channel_order
     if kwargs.get("in_chans") == 1:
         channel_order = "GRAY"
     elif kwargs.get("in_chans") == 3 and channel_order == "GRAY":
         channel_order = "RGB"
-    mean, std = cfg.mean, cfg.std
-    if channel_order == "GRAY" and len(mean) != 1:
-        mean, std = (sum(mean) / len(mean),), (sum(std) / len(std),)
-    elif channel_order != "GRAY" and len(mean) == 1:
-        mean, std = mean * 3, std * 3
+    mean, std = per_channel(cfg.mean, channel_order), per_channel(cfg.std, channel_order)
     return ModelSpec(arch=name, num_classes=n, input_size=input_size, resize=resize,
                      interpolation=cfg.interpolation, mean=mean, std=std,
                      channel_order=channel_order, labels=list(labels), model_kwargs=kwargs)

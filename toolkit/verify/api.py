@@ -64,14 +64,9 @@ class VerifyResult:
 def precision_of(path: Path) -> str:
     if path.suffix.lower() != ".onnx":
         return "fp32"
-    import onnx
+    from edgecv.runtimes.backends.onnx_meta import onnx_precision
 
-    m = onnx.load(str(path), load_external_data=False)
-    if any(n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger") for n in m.graph.node):
-        return "int8"
-    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer):
-        return "fp16"
-    return "fp32"
+    return onnx_precision(path)
 
 
 def backends_for(path: Path) -> list[tuple[str, dict, str | None]]:

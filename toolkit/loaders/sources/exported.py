@@ -8,7 +8,7 @@ from edgecv.errors import EdgecvError
 from edgecv.loaders.outputs import Frozen
 from edgecv.loaders.request import LoadedModel, ModelRequest
 from edgecv.loaders.sources.zips import embedded_spec, zip_names
-from edgecv.spec import ModelSpec
+from edgecv.spec import ModelSpec, per_channel, scale_resize
 
 
 def matches(req: ModelRequest) -> bool:
@@ -30,8 +30,8 @@ def _user_input_shape(ep):
 
 
 def load(req: ModelRequest) -> LoadedModel:
-    from edgecv.loaders.checkpoint import sha256_file
-    from edgecv.loaders.finish import _mean_for, foreign_spec
+    from edgecv.fileio import sha256_file
+    from edgecv.loaders.finish import foreign_spec
 
     extra = {"edgecv_spec.json": ""}
     try:
@@ -51,9 +51,8 @@ def load(req: ModelRequest) -> LoadedModel:
         if all(isinstance(v, int) for v in (c, h, w)) and spec.provenance.get("input_size") != "model":
             order = "GRAY" if c == 1 else "RGB"
             d = spec.to_dict()
-            d.update(channel_order=order, input_size=(h, w), mean=_mean_for(spec.mean, order),
-                     std=_mean_for(spec.std, order),
-                     resize=None if spec.resize is None else int(round(spec.resize * min(h, w) / min(spec.input_size))))
+            d.update(channel_order=order, input_size=(h, w), mean=per_channel(spec.mean, order),
+                     std=per_channel(spec.std, order), resize=scale_resize(spec.resize, spec.input_size, (h, w)))
             prov = dict(spec.provenance)
             spec = ModelSpec.from_dict(d)
             spec.provenance = {**prov, "input_size": "inferred", "channel_order": "inferred"}

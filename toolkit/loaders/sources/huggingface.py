@@ -72,7 +72,7 @@ def load(req: ModelRequest) -> LoadedModel:
     except ImportError:
         raise EdgecvError(f"{req.path} is a Hugging Face directory and needs transformers",
                           "install the extra: pip install 'edgecv[hf]'") from None
-    from edgecv.loaders.checkpoint import sha256_file
+    from edgecv.fileio import sha256_file
 
     config = _read_json(req.path / "config.json")
     pp_path = req.path / "preprocessor_config.json"

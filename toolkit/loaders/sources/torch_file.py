@@ -21,9 +21,7 @@ def load(req: ModelRequest) -> LoadedModel:
     digest = sha256_file(path)
     obj = weights.read(path, req.unsafe)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        spec = ModelSpec.from_dict(obj["spec"])
-        spec.provenance = {**{f: "model" for f in ("num_classes", "labels", "input_size", "resize", "interpolation",
-                                                    "mean", "std", "channel_order")}, **spec.provenance}
+        spec = ModelSpec.from_dict(obj["spec"]).with_saved_provenance()
         model, spec = build_from_state_dict(obj["state_dict"], obj["arch"], obj["num_classes"],
                                             obj.get("model_kwargs"), spec)
         return LoadedModel(model, spec, "edgecv", path, digest, obj.get("meta", {}))

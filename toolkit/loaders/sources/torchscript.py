@@ -14,7 +14,7 @@ def matches(req: ModelRequest) -> bool:
 
 
 def load(req: ModelRequest) -> LoadedModel:
-    from edgecv.loaders.checkpoint import sha256_file
+    from edgecv.fileio import sha256_file
     from edgecv.loaders.finish import foreign_spec
 
     extra = {"edgecv_spec.json": ""}

@@ -5,7 +5,7 @@ import zipfile
 from functools import lru_cache
 from pathlib import Path
 
-from edgecv.spec import PREPROCESSING_FIELDS, ModelSpec
+from edgecv.spec import ModelSpec
 
 
 @lru_cache(maxsize=8)
@@ -27,6 +27,4 @@ def embedded_spec(extra: dict) -> ModelSpec | None:
         text = text.decode()
     if not text:
         return None
-    spec = ModelSpec.from_json(text)
-    spec.provenance = {**{f: "model" for f in (*PREPROCESSING_FIELDS, "num_classes", "labels")}, **spec.provenance}
-    return spec
+    return ModelSpec.from_json(text).with_saved_provenance()
