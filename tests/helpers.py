@@ -64,3 +64,17 @@ def run_cli_without_torch(argv: list[str], cwd) -> subprocess.CompletedProcess:
             raise
     """)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def mixed_images(folder, digit_images, n_digits: int):
+    """A folder of real images as users have them: ``n_digits`` digits, the sample photos and one
+    file that is not an image (``broken.png``); returns the sorted paths."""
+    import shutil
+
+    folder.mkdir()
+    for p in digit_images[:n_digits]:
+        shutil.copy(p, folder / f"{p.parent.name}_{p.name}")
+    for p in sorted((digit_images[0].parents[2] / "photos").glob("*.jpg")):
+        shutil.copy(p, folder / p.name)
+    (folder / "broken.png").write_bytes(b"\x89PNG but not an image")
+    return sorted(folder.iterdir())

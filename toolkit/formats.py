@@ -42,3 +42,10 @@ def is_url(s: str) -> bool:
 def is_stream_source(s: str) -> bool:
     """A video file, an image sequence pattern (``frame_%04d.png``) or a stream URL."""
     return is_url(s) or "%" in str(s) or str(s).lower().endswith(VIDEO_SUFFIXES)
+
+
+def safe_model_name(name: str) -> str:
+    """A model name that Triton, URLs and file systems all accept (letters, digits, ``_ . -``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"

@@ -51,6 +51,26 @@ class Result:
         return d
 
 
+def in_batches(fn, x: np.ndarray, batch: int) -> np.ndarray:
+    """``fn`` over ``x`` in chunks of exactly ``batch`` rows (the last one padded by repetition)."""
+    outs = []
+    for i in range(0, len(x), batch):
+        chunk = x[i:i + batch]
+        n = len(chunk)
+        if n < batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
+        outs.append(fn(chunk)[:n])
+    return np.concatenate(outs)
+
+
+def infer_probabilities(rt, xs: np.ndarray) -> np.ndarray:
+    """Class probabilities for a batch of preprocessed images; a fixed-batch model gets its batch
+    padded (and the padding dropped) or split, so any count works on any model."""
+    static = rt.inputs[0].static_batch
+    scores = in_batches(rt.infer, xs, static) if static else rt.infer(xs)
+    return probabilities(scores, rt.spec)
+
+
 def _load(path: Path, pre: Preprocessor, decode: DecodeOptions, keep: bool):
     try:
         img = read_image(path, decode)
@@ -93,13 +113,7 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
                 ready.append(item)
                 n_valid += item[1] is not None
             valid = [r for r in ready if r[1] is not None]
-            probs = iter(())
-            if valid:
-                xs = np.stack([r[1] for r in valid])
-                n = len(xs)
-                if static and n < static:  # a fixed-batch model: pad the last batch, drop the padding
-                    xs = np.concatenate([xs, np.repeat(xs[-1:], static - n, axis=0)])
-                probs = iter(probabilities(rt.infer(xs)[:n], rt.spec))
+            probs = iter(infer_probabilities(rt, np.stack([r[1] for r in valid])) if valid else ())
             for path, x, img, error in ready:
                 if error:
                     yield Result(str(path), error=error)

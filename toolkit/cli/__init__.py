@@ -34,7 +34,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     show_notes()  # besides warnings, progress notes (a saved snapshot) on stderr
 
 
-from edgecv.cli import app_cmd, bench_cmd, eval_cmd, export_cmd, info_cmd, models_cmd, run_cmd, train_cmd, verify_cmd  # noqa: E402,F401,I001,E501
+from edgecv.cli import app_cmd, bench_cmd, eval_cmd, export_cmd, info_cmd, models_cmd, run_cmd, serve_cmd, train_cmd, verify_cmd  # noqa: E402,F401,I001,E501
 
 
 def main():

@@ -41,7 +41,10 @@ def export_cmd(
     high_bit_depth: Annotated[Optional[str], typer.Option(
         help="16-bit images as the training loader saw them: pil (PIL's convert('RGB')) | scale (v / 257)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="onnx | engine (a TensorRT engine built from the "
-                                     "ONNX on this machine's GPU; the .onnx is kept beside it)")] = "onnx",
+                                     "ONNX on this machine's GPU; the .onnx is kept beside it) | triton (a "
+                                     "Triton model repository in -o FOLDER)")] = "onnx",
+    repo_name: Annotated[Optional[str], typer.Option("--name", help="triton: the model's name in the repository "
+                                                "(default: the file's stem)")] = None,
     precision: Annotated[str, typer.Option(help="fp32 | fp16 (GPUs; fp32 I/O) | int8 (static QDQ, needs "
                                            "--calib; accuracy held automatically)")] = "fp32",
     calib: Annotated[Optional[Path], typer.Option(help="int8: folder of real images (ImageFolder "
@@ -52,7 +55,7 @@ def export_cmd(
     keep_fp32: Annotated[Optional[list[str]], typer.Option(help="int8: ONNX node name kept in fp32, repeatable")] = None,
     min_batch: Annotated[int, typer.Option(help="engine: optimisation profile min batch")] = 1,
     opt_batch: Annotated[int, typer.Option(help="engine: profile batch TensorRT tunes for")] = 8,
-    max_batch: Annotated[int, typer.Option(help="engine: profile max batch")] = 32,
+    max_batch: Annotated[int, typer.Option(help="engine: profile max batch; triton: max_batch_size")] = 32,
     workspace_gib: Annotated[float, typer.Option(help="engine: TensorRT workspace limit (GiB)")] = 2.0,
     rebuild: Annotated[bool, typer.Option(help="engine: rebuild even when the cached engine matches")] = False,
     max_accuracy_drop: Annotated[float, typer.Option(help="int8 budget on labelled images, top-1 points")] = 0.5,
@@ -67,8 +70,18 @@ def export_cmd(
 
     if target not in ("onnxruntime", "tensorrt"):
         raise EdgecvError(f"--target {target!r} is not onnxruntime or tensorrt")
-    if fmt not in ("onnx", "engine"):
-        raise EdgecvError(f"--format {fmt!r} is not onnx or engine")
+    if fmt not in ("onnx", "engine", "triton"):
+        raise EdgecvError(f"--format {fmt!r} is not onnx, engine or triton")
+    repo = None
+    if fmt == "triton":
+        from edgecv.exporters.triton_repo import model_config_pb2
+
+        model_config_pb2()  # before minutes of export
+        repo = output or checkpoint.parent / "triton_models"
+        if repo.suffix.lower() in (".onnx", ".engine", ".plan", ".pbtxt"):
+            raise EdgecvError(f"--format triton writes a model repository folder, not {repo.name}",
+                              "give -o a folder, e.g. -o models/")
+        output = None
     if output is not None and output.suffix.lower() not in (".onnx", ".engine", ".plan"):
         raise EdgecvError(f"-o/--output {output} is not a .onnx (or .engine) path",
                           f"to choose the class-score output among several, use --class-output {output}")
@@ -100,11 +113,14 @@ def export_cmd(
                           keep_fp32=keep_fp32 or (), max_accuracy_drop=max_accuracy_drop,
                           min_agreement=min_agreement, on_stage=on_stage, say=say)
     if checkpoint.suffix.lower() == ".onnx":  # an existing edgecv ONNX: the precision step only (no torch)
-        if precision == "fp32" and engine is None:
-            raise EdgecvError(f"{checkpoint} is already an ONNX file", "pass --precision int8|fp16 or --format engine")
+        if precision == "fp32" and engine is None and repo is None:
+            raise EdgecvError(f"{checkpoint} is already an ONNX file",
+                              "pass --precision int8|fp16 or --format engine|triton")
         summary = lower(fp32_path, final, precision, **precision_args) if precision != "fp32" else {}
         if engine is not None:
             _engine(final, engine, summary, on_stage, say, engine_args)
+        if repo is not None:
+            _triton(final, repo, repo_name, max_batch, summary, on_stage)
         if json_out:
             out.print_json(json.dumps(summary))
         return
@@ -136,8 +152,22 @@ def export_cmd(
         summary["lowered"] = lower(res.path, final, precision, **precision_args)
     if engine is not None:
         _engine(final, engine, summary, on_stage, say, engine_args)
+    if repo is not None:
+        _triton(final, repo, repo_name, max_batch, summary, on_stage)
     if json_out:
         out.print_json(json.dumps(summary))
+
+
+def _triton(onnx_path, repo, name, max_batch, summary, on_stage):
+    """The final ONNX as the next version of a model in the Triton repository ``repo``."""
+    import time
+
+    from edgecv.exporters.triton_repo import write_triton_repo
+
+    t = time.perf_counter()
+    res = write_triton_repo(onnx_path, repo, name, max_batch=max_batch)
+    summary["triton"] = {"model_dir": str(res.model_dir), "version": res.version, "config": res.config}
+    on_stage("triton", time.perf_counter() - t, f"{res.model_file}  (tritonserver --model-repository {repo})")
 
 
 def _engine(onnx_path, engine, summary, on_stage, say, engine_args):

@@ -45,6 +45,12 @@ def run_cmd(
     smooth: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="streams: EMA of probabilities")] = None,
     every: Annotated[int, typer.Option(min=1, help="streams: infer every N-th frame")] = 1,
     reconnect: Annotated[float, typer.Option(min=0.0, help="streams: seconds to retry a lost source")] = 3.0,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write one row per image (the --json "
+                                                   "record) to FILE.jsonl or FILE.parquet")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="classify on a Ray cluster (Ray Data + an actor pool; "
+                                      "extra `ray`); local cluster unless --ray-address")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(help="join this Ray cluster (auto, ray://HOST:10001)")] = None,
+    actors: Annotated[int, typer.Option(min=1, help="--ray: model actors (each loads the model once)")] = 1,
     max_image_pixels: Annotated[int, typer.Option(min=0, help="refuse images that declare more pixels than this "
                                                   "(decompression bombs; Pillow's default; 0: no limit)")] = MAX_IMAGE_PIXELS,
 ):
@@ -59,12 +65,27 @@ def run_cmd(
     from edgecv.runtimes.pipeline.sources import expand_sources
 
     model_path, sources = resolve_model(list(sources or []), model)
+    if output:
+        from edgecv.runtimes.pipeline.results_file import check_results_path
+
+        check_results_path(output)
     streams = [s for s in sources if is_stream_source(s)]
     if camera is None and not sources:
         raise EdgecvError("no images given", "pass files, folders, globs, a video or --camera N")
+    if ray or ray_address:
+        if camera is not None or any(is_stream_source(s) for s in sources):
+            raise EdgecvError("--ray classifies images, not streams", "drop --ray for a camera or a video")
+        from edgecv.cli.run_ray import run_ray_cli
+
+        raise typer.Exit(run_ray_cli(model_path, expand_sources(sources), output=output, address=ray_address,
+                                     actors=actors, batch_size=batch_size, topk=topk, backend=backend,
+                                     providers=providers, threads=threads, json_out=json_out,
+                                     max_pixels=max_image_pixels))
     if camera is not None or streams:
         if (camera is not None and sources) or len(sources) > 1:
             raise EdgecvError("a stream (camera, video, URL) runs alone", "give one stream and no other sources")
+        if output:
+            raise EdgecvError("--output writes one row per image; a stream writes --json lines or --record")
         paths = []
     else:
         paths = expand_sources(sources)
@@ -113,6 +134,10 @@ def run_cmd(
                 progress.update(task, advance=1,
                                 description=f"{done / max(time.perf_counter() - t0, 1e-9):6.1f} img/s")
     seconds = time.perf_counter() - t0
+    if output:
+        from edgecv.runtimes.pipeline.results_file import write_results
+
+        write_results(output, (r.to_json() for r in results))
     if csv:
         from edgecv.runtimes.pipeline.classify import write_csv
 

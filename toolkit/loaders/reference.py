@@ -10,6 +10,8 @@ import copy
 import numpy as np
 import torch
 
+from edgecv.runtimes.pipeline.classify import in_batches
+
 
 def logits_of(out) -> torch.Tensor:
     """Hugging Face models return an output object; the class scores are its ``logits``."""
@@ -40,15 +42,3 @@ class TorchReference:
         with torch.inference_mode():
             out = logits_of(self.model(t.to(self.device)))
         return out.double().cpu().numpy() if self.fp64 else out.float().cpu().numpy()
-
-
-def in_batches(fn, x: np.ndarray, batch: int) -> np.ndarray:
-    """``fn`` over ``x`` in chunks of exactly ``batch`` rows (the last one padded by repetition)."""
-    outs = []
-    for i in range(0, len(x), batch):
-        chunk = x[i:i + batch]
-        n = len(chunk)
-        if n < batch:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
-        outs.append(fn(chunk)[:n])
-    return np.concatenate(outs)

@@ -192,7 +192,7 @@ def _deploy_inputs(spec: ModelSpec, images: list[Path]):
 def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: Tolerance):
     """Real images end to end: candidate (deploy pipeline) vs reference (training pipeline)."""
     ok_idx, xs = deployed
-    from edgecv.loaders.reference import in_batches
+    from edgecv.runtimes.pipeline.classify import in_batches
 
     got = in_batches(rt.infer, xs, rt.inputs[0].static_batch or 8)
     c = tol(e2e_ref[ok_idx], got)
