@@ -87,9 +87,10 @@ demo: $(STAMP) $(SAMPLE)
 	$(BIN)/edgecv run $(ONNX) samples/sample_video.mkv --no-show --record $(DEMO)/sample_video_annotated.mkv
 	@echo "== outputs: $(ONNX), $(INT8), $(DEMO)/verify.md, $(DEMO)/confusion-*.png, $(DEMO)/predictions.csv, $(DEMO)/sample_video_annotated.mkv"
 
+# The standard set (sample, resnet18, mobilenet_v3_small, odconv_resnet18, swin_t, vit_b_16) through
+# `edgecv bench`, written to BENCHMARKS.md with the commands and the machine (~15 min on 2 cores).
 bench: $(STAMP) $(SAMPLE)
-	$(BIN)/python benchmarks/deploy_bench.py
-	$(BIN)/python benchmarks/odconv_latency.py
+	$(BIN)/python benchmarks/standard_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

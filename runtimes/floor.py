@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
-COUNTED = ("Conv", "ConvInteger", "QLinearConv", "MatMul", "MatMulInteger", "QLinearMatMul", "Gemm")
+COUNTED = ("Conv", "ConvInteger", "QLinearConv", "MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "FusedMatMul")
 
 
 def _shape(vi) -> list[int] | None:

@@ -102,7 +102,7 @@ def test_an_option_the_backend_cannot_take_is_one_line_exit_2(sample_model, samp
         load(sample_onnx, device="cpu")
     with pytest.raises(EdgecvError, match="does not take --threads; it takes --arch, --device"):
         load(sample_model, intra_op_threads=2)
-    r = runner.invoke(app, ["bench", str(sample_model), "--threads", "2", "--seconds", "0.1"])
+    r = runner.invoke(app, ["run", str(sample_model), "--threads", "2", str(sample_model.parent / "photos" / "coffee.jpg")])
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error: the torch backend does not take --threads") and r.stderr.count("\n") == 1
     with load(sample_onnx, intra_op_threads=1, graph_optimization_level="basic") as rt:  # typed options work
@@ -174,7 +174,7 @@ def test_library_warnings_go_through_one_channel(tmp_path, capsys):
 def test_bench_info_and_a_stream_run_without_torch(sample_onnx, tmp_path):
     r = run_cli_without_torch(["bench", str(sample_onnx), "--batch-sizes", "1", "--seconds", "0.2", "--json"], tmp_path)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)[0]["batch"] == 1
+    assert json.loads(r.stdout)["rows"][0]["batch"] == 1
     r = run_cli_without_torch(["info", str(sample_onnx), "--json"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["arch"] == "fusion_cnn"

@@ -1,6 +1,7 @@
 """FLOPs counted from the ONNX graph and the MatMul peak: the floor `edgecv bench` reports against."""
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper
 
 from edgecv.runtimes.floor import model_flops, peak_gflops
@@ -28,3 +29,34 @@ def test_sample_model_flops_and_a_positive_peak(sample_onnx):
     flops, _ = model_flops(sample_onnx)
     assert flops > 1e5
     assert peak_gflops(int8=False, n=256, seconds=0.05) > 0 and peak_gflops(int8=True, n=256, seconds=0.05) > 0
+
+
+def test_bench_a_checkpoint_against_eager_and_the_floor(sample_model, tmp_path):
+    """A checkpoint is timed as torch eager and as its ONNX form side by side; every row says its
+    speed-up over eager, its floor and where it stands, its accuracy on labelled data; skips say why."""
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from edgecv.cli import app
+
+    ckpt = tmp_path / sample_model.name  # no .onnx beside it: the bench exports one for itself
+    shutil.copy(sample_model, ckpt)
+    r = CliRunner().invoke(app, ["bench", str(ckpt), "--batch-sizes", "1,4", "--seconds", "0.3", "--data", "digits",
+                                 "--plot", str(tmp_path / "bench.png"), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    rows = res["rows"]
+    assert [(x["candidate"], x["batch"]) for x in rows] == [("torch eager", 1), ("onnxruntime fp32", 1),
+                                                          ("torch eager", 4), ("onnxruntime fp32", 4)]
+    eager, ort = rows[0], rows[1]
+    assert eager["speedup"] == 1.0 and ort["speedup_over"] == "torch eager"
+    assert ort["speedup"] == pytest.approx(eager["p50_ms"] / ort["p50_ms"])
+    for x in rows:
+        assert x["gflops"] > 0 and x["floor_ms"] == pytest.approx(x["gflops"] * x["batch"] / x["peak_gflops"] * 1e3)
+        assert x["x_floor"] == pytest.approx(x["p50_ms"] / x["floor_ms"]) and x["p95_ms"] >= x["p50_ms"]
+        assert abs(x["accuracy"] - eager["accuracy"]) < 0.005 and x["accuracy"] > 0.95  # trained sample
+    assert res["cpu"]["isa"]  # AVX2 / AVX-512 / VNNI: said with every result
+    assert any("fp16" in s for s in res["skipped"]) and any("tensorrt" in s or "int8" in s for s in res["skipped"])
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -196,6 +196,6 @@ def test_bench_times_fp32_and_int8_side_by_side(int8_digits, sample_onnx):
     r = runner.invoke(app, ["bench", str(sample_onnx), str(int8_digits.path), "--batch-sizes", "1,4",
                             "--seconds", "0.3", "--json"])
     assert r.exit_code == 0, r.stderr
-    rows = json.loads(r.stdout)
+    rows = json.loads(r.stdout)["rows"]
     assert [(x["precision"], x["batch"]) for x in rows] == [("fp32", 1), ("int8", 1), ("fp32", 4), ("int8", 4)]
     assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 0 and rows[1]["size_mb"] > 0

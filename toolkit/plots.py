@@ -49,3 +49,36 @@ def confusion_png(cm: np.ndarray, labels: list[str], out: Path, title: str = "")
     atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
     return Path(out)
+
+
+def bench_png(rows: list[dict], out: Path, title: str = "") -> Path:
+    """Horizontal bars of p50 latency per (model, candidate, batch), the floor drawn as a tick on each
+    bar where it is known; one panel per batch size."""
+    from edgecv.fileio import atomic_write
+
+    plt = _pyplot()
+    batches = sorted({r["batch"] for r in rows})
+    n = max(len([r for r in rows if r["batch"] == b]) for b in batches) if rows else 1
+    fig, axes = plt.subplots(1, len(batches), figsize=(6.0 * len(batches), 0.45 * n + 1.6), squeeze=False)
+    for ax, b in zip(axes[0], batches):
+        sel = [r for r in rows if r["batch"] == b]
+        names = [f"{r['model']}: {r['candidate']}" for r in sel]
+        y = np.arange(len(sel))
+        ax.barh(y, [r["p50_ms"] for r in sel], color="tab:blue", label="p50 latency")
+        floors = [(i, r["floor_ms"]) for i, r in enumerate(sel) if r.get("floor_ms")]
+        if floors:
+            ax.scatter([f for _, f in floors], [i for i, _ in floors], marker="|", s=300, color="tab:red",
+                       label="floor (FLOPs / MatMul peak)", zorder=3)
+        for i, r in enumerate(sel):
+            ax.text(r["p50_ms"], i, f" {r['p50_ms']:.1f} ms ({r['speedup']:.2f}x)", va="center", fontsize=8)
+        ax.set_yticks(y, names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("ms per batch")
+        ax.set_title(f"batch {b}", fontsize=10)
+        ax.margins(x=0.25)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return Path(out)

@@ -34,13 +34,19 @@ class RayRunStats:
     images: int = 0
     failed: int = 0
     startup_s: float = 0.0  # ray.init + putting the model in the object store
-    run_s: float = 0.0      # first row in to last row out
+    run_s: float = 0.0      # dataset start to last row out
+    first_row_s: float = 0.0  # dataset start to first row out: worker start-up, model load, first batch
     actors: int = 1
     notes: list[str] = field(default_factory=list)
 
     @property
     def images_per_s(self) -> float:
         return self.images / max(self.run_s, 1e-9)
+
+    @property
+    def steady_images_per_s(self) -> float:
+        """Rows per second once the first row is out (the pipeline is full)."""
+        return (self.images - 1) / max(self.run_s - self.first_row_s, 1e-9) if self.images > 1 else 0.0
 
 
 def _decode_batch(batch: dict, spec_json: str, max_pixels: int | None) -> dict:
@@ -144,8 +150,10 @@ def run_on_ray(model_path, paths: list, *, address: str | None = None, actors: i
     actor_cpus = min(1.0, max(0.1, (cpus - DECODE_CPUS) / actors))
     stats.startup_s = time.perf_counter() - t0
 
-    ds = ray.data.from_items([{"i": i, "source": str(p)} for i, p in enumerate(paths)],
-                             override_num_blocks=max(1, min(len(paths), 4 * actors, 200)) if paths else None)
+    # Blocks of about two batches: decoding and inference overlap from the first block on (a few
+    # big blocks would leave the actors idle while whole blocks decode).
+    blocks = max(1, min(-(-len(paths) // (2 * batch_size)), 10_000))
+    ds = ray.data.from_items([{"i": i, "source": str(p)} for i, p in enumerate(paths)], override_num_blocks=blocks)
     # Decoding runs as its own tasks (num_cpus differs from the actors', so Ray does not fuse the two
     # stages into the actor), in parallel with the actors' inference.
     ds = ds.map_batches(_decode_batch, batch_size=batch_size, batch_format="numpy", num_cpus=DECODE_CPUS,
@@ -161,6 +169,8 @@ def run_on_ray(model_path, paths: list, *, address: str | None = None, actors: i
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 for record in batch["record"]:
                     r = json.loads(record)
+                    if not stats.images:
+                        stats.first_row_s = time.perf_counter() - t1
                     stats.images += 1
                     stats.failed += bool(r.get("error"))
                     if on_row:

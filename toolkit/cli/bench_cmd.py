@@ -4,25 +4,34 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
-from edgecv.cli.common import cli_errors, out
+from edgecv.cli.common import cli_errors, err, out
 
 
 @app.command("bench")
 @cli_errors
 def bench_cmd(
-    models: Annotated[list[Path], typer.Argument(help="model files (.onnx, .engine, .pt), timed side by side; "
-                                                 "speed-ups are against the first")],
-    backend: Annotated[str, typer.Option(help="auto | onnxruntime | torch | tensorrt")] = "auto",
+    models: Annotated[list[Path], typer.Argument(help="model files (.onnx, .engine) and/or checkpoints; a checkpoint "
+                                                 "is timed as torch eager and as its ONNX forms")],
+    backends: Annotated[str, typer.Option(help="checkpoints: which of torch,onnxruntime,tensorrt to time")] = "torch,onnxruntime,tensorrt",
     batch_sizes: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,8",
-    seconds: Annotated[float, typer.Option(min=0.1, help="time per batch size")] = 3.0,
+    seconds: Annotated[float, typer.Option(min=0.1, help="time per batch size and candidate")] = 3.0,
     threads: Annotated[Optional[int], typer.Option(help="intra-op threads (ONNX Runtime)")] = None,
+    data: Annotated[Optional[str], typer.Option(help="labelled images (ImageFolder root, digits, mnist5k): "
+                                                "accuracy per candidate")] = None,
+    calib: Annotated[Optional[Path], typer.Option(help="checkpoints: quantize an int8 candidate with these images")] = None,
+    floor: Annotated[bool, typer.Option(help="FLOPs, this machine's MatMul peak, latency as a multiple of its floor")] = True,
+    plot: Annotated[Optional[Path], typer.Option(help="bar chart PNG of p50 latency against the floor")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ):
-    """Model-only latency (p50/p95), throughput and speed-up per batch size, several models interleaved."""
+    """Latency p50/p95, throughput, speed-up over torch eager, size, memory and accuracy of every form of
+    each model that runs here, timed side by side, each against the hardware's floor."""
     import json
+    import tempfile
 
+    from edgecv.cli.bench_plan import plan
+    from edgecv.cpuinfo import cpu_features
     from edgecv.errors import EdgecvError
-    from edgecv.runtimes.bench import bench_models
+    from edgecv.runtimes.bench import bench_candidates
 
     for m in models:
         if not m.exists():
@@ -31,18 +40,61 @@ def bench_cmd(
         batches = [int(b) for b in batch_sizes.split(",")]
     except ValueError:
         raise EdgecvError(f"--batch-sizes {batch_sizes!r} is not comma-separated integers") from None
-    rows = bench_models(models, backend, batches, seconds, threads)
+    wanted = [b.strip() for b in backends.split(",") if b.strip()]
+    unknown = set(wanted) - {"torch", "onnxruntime", "tensorrt"}
+    if unknown:
+        raise EdgecvError(f"--backends: unknown {', '.join(sorted(unknown))}", "use torch, onnxruntime, tensorrt")
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise EdgecvError(f"--plot {plot} is not a .png path")
+
+    from rich.markup import escape
+
+    def say(text):
+        err.print(f"[dim]{escape(text)}[/]", highlight=False)
+
+    labelled = None
+    if data:
+        from edgecv.cli.eval_cmd import _data
+
+        labelled = _data(data)
+    with tempfile.TemporaryDirectory(prefix="edgecv-bench-") as tmp:
+        cands, skips = plan(models, wanted, Path(tmp), calib, say)
+        rows = bench_candidates(cands, batches, seconds, threads, floor=floor, data=labelled, on_step=say)
+    cpu = cpu_features()
+    if plot:
+        from edgecv.plots import bench_png
+
+        bench_png(rows, plot, f"p50 latency, {cpu['model']} ({cpu['isa']})")
+        err.print(f"chart -> {plot}", highlight=False)
     if json_out:
-        out.print_json(json.dumps(rows))
+        out.print_json(json.dumps({"cpu": cpu, "rows": rows, "skipped": skips}))
         return
+    out.print(bench_table(rows, cpu))
+    for s in skips:
+        err.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
+
+
+def bench_table(rows: list[dict], cpu: dict):
     from rich.table import Table
 
-    from edgecv.cpuinfo import cpu_features
-
-    t = Table(title=f"model-only latency, CPU {cpu_features()['isa']}")
-    for c in ("model", "runtime", "precision", "MB", "batch", "p50 ms", "p95 ms", "images/s", "speed-up"):
-        t.add_column(c, justify="left" if c in ("model", "runtime", "precision") else "right")
+    floor = any("floor_ms" in r for r in rows)
+    peak = next((r for r in rows if r.get("peak_gflops")), None)
+    title = f"edgecv bench: CPU {cpu['model']} ({cpu['isa']})"
+    if peak:
+        title += f", MatMul peak fp32 {rows[0]['peak_gflops']:.0f} GFLOP/s"
+    t = Table(title=title)
+    cols = ["model", "candidate", "MB", "batch", "p50 ms", "p95 ms", "images/s", "speed-up", "mem MB"]
+    cols += ["GFLOPs/img", "floor ms", "x floor"] if floor else []
+    cols += ["accuracy"] if any(r.get("accuracy") is not None for r in rows) else []
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("model", "candidate") else "right")
     for r in rows:
-        t.add_row(r["model"], r["runtime"], r["precision"], f"{r['size_mb']:.1f}", str(r["batch"]), f"{r['p50_ms']:.2f}",
-                  f"{r['p95_ms']:.2f}", f"{r['images_per_s']:.1f}", f"{r['speedup']:.2f}x")
-    out.print(t)
+        cells = [r["model"], r["candidate"], f"{r['size_mb']:.1f}", str(r["batch"]), f"{r['p50_ms']:.2f}",
+                 f"{r['p95_ms']:.2f}", f"{r['images_per_s']:.1f}", f"{r['speedup']:.2f}x", f"{r['memory_mb']:.0f}"]
+        if floor:
+            cells += [f"{r['gflops']:.2f}" if r.get("gflops") else "-", f"{r['floor_ms']:.2f}" if r.get("floor_ms") else "-",
+                      f"{r['x_floor']:.2f}" if r.get("x_floor") else "-"]
+        if "accuracy" in cols:
+            cells.append(f"{r['accuracy']:.2%}" if r.get("accuracy") is not None else "-")
+        t.add_row(*cells)
+    return t

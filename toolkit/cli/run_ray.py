@@ -52,8 +52,9 @@ def run_ray_cli(model_path, paths: list, *, output: Path | None, address: str | 
         shutdown()
     where = f" -> {output}" if output else ""
     err.print(f"{stats.images - stats.failed} classified, {stats.failed} failed on Ray ({actors} actor"
-              f"{'s' if actors > 1 else ''}): {stats.images_per_s:.1f} img/s, Ray start-up {stats.startup_s:.1f} s"
-              f"{where}", highlight=False)
+              f"{'s' if actors > 1 else ''}): {stats.images_per_s:.1f} img/s overall, "
+              f"{stats.steady_images_per_s:.1f} img/s after the first row; Ray start-up {stats.startup_s:.1f} s, "
+              f"first row after {stats.first_row_s:.1f} s (workers start, the model loads){where}", highlight=False)
     return 1 if stats.failed else 0
 
 

@@ -1,0 +1,100 @@
+"""`make bench`: the standard set through `edgecv bench`, written to BENCHMARKS.md.
+
+    python benchmarks/standard_bench.py [--seconds 3] [--models sample,resnet18,...] [--out BENCHMARKS.md]
+
+The set: the sample model (trained on scikit-learn's digits; accuracy on all 1,797 of them),
+resnet18, mobilenet_v3_small, odconv_resnet18 (kernel_num 4), swin_t and vit_b_16 (random weights:
+speed does not depend on training).  Checkpoints are written to benchmarks/.work/ so that every
+command in BENCHMARKS.md can be run again as it stands; each model is one `edgecv bench` call
+(torch eager and ONNX Runtime interleaved, the floor measured in the same call).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / ".work"
+SET = {"sample": None, "resnet18": {}, "mobilenet_v3_small": {}, "odconv_resnet18": {"kernel_num": 4},
+       "swin_t": {}, "vit_b_16": {}}
+
+
+def checkpoint(name: str) -> Path:
+    if name == "sample":
+        return ROOT / "samples" / "digits_fusion_cnn.pt"
+    path = WORK / f"{name}.pt"
+    if not path.exists():
+        import torch
+
+        from edgecv.loaders.checkpoint import save_checkpoint
+        from edgecv.models import create_model, default_spec
+
+        torch.manual_seed(0)
+        kw = SET[name]
+        save_checkpoint(path, create_model(name, num_classes=1000, **kw).eval(),
+                        default_spec(name, num_classes=1000, model_kwargs=kw))
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=",".join(SET))
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--batch-sizes", default="1,8")
+    ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    a = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    sections, table = [], []
+    cpu = None
+    t_all = time.perf_counter()
+    for name in a.models.split(","):
+        ckpt = checkpoint(name)
+        rel = os.path.relpath(ckpt, ROOT)
+        cmd = ["edgecv", "bench", rel, "--batch-sizes", a.batch_sizes, "--seconds", str(a.seconds),
+               "--plot", f"benchmarks/.work/{name}.png", "--json"]
+        if name == "sample":
+            cmd += ["--data", "digits"]
+        print("$", " ".join(cmd), flush=True)
+        proc = subprocess.run([sys.executable, "-m", "edgecv.cli", *cmd[1:]], cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sections.append(f"- `{' '.join(cmd)}` failed: {proc.stderr.strip().splitlines()[-1][:200]}")
+            print(proc.stderr[-2000:], flush=True)
+            continue
+        res = json.loads(proc.stdout)
+        cpu = res["cpu"]
+        for r in res["rows"]:
+            acc = f"{r['accuracy']:.2%}" if r.get("accuracy") is not None else ""
+            table.append(f"| {name} | {r['candidate']} | {r['batch']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
+                         f"{r['images_per_s']:.1f} | {r['speedup']:.2f}x | {r['size_mb']:.1f} | {r['memory_mb']:.0f} | "
+                         f"{r['gflops'] or 0:.2f} | {r['floor_ms'] or 0:.2f} | {r['x_floor'] or 0:.2f} | {acc} |")
+            print(table[-1], flush=True)
+        sections.append(f"- `{' '.join(cmd)}`" + "".join(f"\n  - skipped: {s}" for s in res["skipped"]))
+    peak = ""
+    head = (f"# edgecv benchmarks\n\nWritten by `make bench` (`python benchmarks/standard_bench.py`) in "
+            f"{(time.perf_counter() - t_all) / 60:.0f} min.\n\n"
+            f"Machine: {cpu['model'] if cpu else '?'} ({cpu['isa'] if cpu else '?'}), {os.cpu_count()} cores, "
+            f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+            f"ONNX Runtime {__import__('onnxruntime').__version__}, torch {__import__('torch').__version__}.{peak}\n\n"
+            "Each model is one `edgecv bench` call: its candidates (torch eager, ONNX Runtime) timed in interleaved "
+            "rounds, so a speed-up is a ratio measured side by side.  *floor* = the model's FLOPs (Conv/MatMul/Gemm "
+            "counted from the ONNX graph) over this machine's MatMul peak measured in the same call (fp32; u8 x s8 "
+            "for int8); *x floor* = p50 / floor (near 1: compute-bound at the cores' MatMul speed).  *mem* = resident "
+            "memory the candidate added when loaded and first run (torch eager includes importing torch).  "
+            "Weights are random except the sample model's; INT8 results are in benchmarks/results/precision.md.\n\n"
+            "| model | candidate | batch | p50 ms | p95 ms | images/s | speed-up vs eager | MB | mem MB | "
+            "GFLOPs/img | floor ms | x floor | accuracy |\n|" + "---|" * 13 + "\n")
+    text = head + "\n".join(table) + "\n\n## Commands\n\n" + "\n".join(sections) + "\n"
+    tmp = a.out.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(a.out)
+    print(f"-> {a.out}")
+
+
+if __name__ == "__main__":
+    main()
