@@ -78,14 +78,14 @@ demo: $(STAMP) $(SAMPLE)
 	$(BIN)/edgecv verify $(SAMPLE) $(ONNX) $(INT8) --report $(DEMO)/verify.md
 	@echo "== 5/8 accuracy on all 1,797 scikit-learn digits per backend (80% of them were training data)"
 	$(BIN)/edgecv eval $(SAMPLE) $(ONNX) $(INT8) digits --plot $(DEMO)/confusion.png --no-per-class
-	@echo "== 6/8 model-only speed, side by side"
-	$(BIN)/edgecv bench $(SAMPLE) $(ONNX) $(INT8) --batch-sizes 1,32 --seconds 2
+	@echo "== 6/8 model-only speed of every form side by side: torch eager, ONNX fp32, INT8, each against the machine's floor"
+	$(BIN)/edgecv bench $(SAMPLE) $(INT8) --batch-sizes 1,32 --seconds 2 --data digits --plot $(DEMO)/bench.png
 	@echo "== 7/8 classify the sample images on ONNX Runtime (no torch on this side)"
 	$(BIN)/edgecv run $(ONNX) samples/digits samples/photos --topk 3 --csv $(DEMO)/predictions.csv
 	@echo "== 8/8 a short video made from the sample photos, headless (the camera's stand-in)"
 	$(BIN)/python samples/make_video.py samples/sample_video.mkv
 	$(BIN)/edgecv run $(ONNX) samples/sample_video.mkv --no-show --record $(DEMO)/sample_video_annotated.mkv
-	@echo "== outputs: $(ONNX), $(INT8), $(DEMO)/verify.md, $(DEMO)/confusion-*.png, $(DEMO)/predictions.csv, $(DEMO)/sample_video_annotated.mkv"
+	@echo "== outputs: $(ONNX), $(INT8), $(DEMO)/verify.md, $(DEMO)/confusion-*.png, $(DEMO)/bench.png, $(DEMO)/predictions.csv, $(DEMO)/sample_video_annotated.mkv"
 
 # The standard set (sample, resnet18, mobilenet_v3_small, odconv_resnet18, swin_t, vit_b_16) through
 # `edgecv bench`, written to BENCHMARKS.md with the commands and the machine (~15 min on 2 cores).

@@ -60,3 +60,25 @@ def test_bench_a_checkpoint_against_eager_and_the_floor(sample_model, tmp_path):
     assert res["cpu"]["isa"]  # AVX2 / AVX-512 / VNNI: said with every result
     assert any("fp16" in s for s in res["skipped"]) and any("tensorrt" in s or "int8" in s for s in res["skipped"])
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scan_bodies_are_counted_per_iteration(tmp_path):
+    """edgecv exports ODConv's per-sample convolution as a Scan over the batch: its Conv counts once
+    per sample (a Loop / If body is not counted, and that is said)."""
+    axes0 = onnx.numpy_helper.from_array(np.array([0], np.int64), "axes0")
+    body = helper.make_graph(
+        [helper.make_node("Unsqueeze", ["xi", "axes0"], ["x1"]),
+         helper.make_node("Conv", ["x1", "wi"], ["y1"], pads=[1, 1, 1, 1]),
+         helper.make_node("Squeeze", ["y1", "axes0"], ["yi"])],
+        "body", [helper.make_tensor_value_info("xi", TensorProto.FLOAT, None),
+                 helper.make_tensor_value_info("wi", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("yi", TensorProto.FLOAT, None)], [axes0])
+    scan = helper.make_node("Scan", ["x", "w"], ["y"], body=body, num_scan_inputs=2)
+    g = helper.make_graph([scan], "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 10, 10]),
+                                        helper.make_tensor_value_info("w", TensorProto.FLOAT, ["n", 8, 3, 3, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8, 10, 10])])
+    path = tmp_path / "scan.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    for batch in (1, 3):
+        flops, notes = model_flops(path, batch=batch)
+        assert flops == batch * 2 * 8 * 10 * 10 * 27 and notes == []

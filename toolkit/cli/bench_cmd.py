@@ -70,6 +70,8 @@ def bench_cmd(
         out.print_json(json.dumps({"cpu": cpu, "rows": rows, "skipped": skips}))
         return
     out.print(bench_table(rows, cpu))
+    for note in sorted({f"{r['model']}: {n}" for r in rows for n in r.get("floor_notes") or ()}):
+        err.print(f"[yellow]floor[/] {escape(note)} (FLOPs are a lower bound: ≥)", highlight=False)
     for s in skips:
         err.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
 
@@ -92,8 +94,10 @@ def bench_table(rows: list[dict], cpu: dict):
         cells = [r["model"], r["candidate"], f"{r['size_mb']:.1f}", str(r["batch"]), f"{r['p50_ms']:.2f}",
                  f"{r['p95_ms']:.2f}", f"{r['images_per_s']:.1f}", f"{r['speedup']:.2f}x", f"{r['memory_mb']:.0f}"]
         if floor:
-            cells += [f"{r['gflops']:.2f}" if r.get("gflops") else "-", f"{r['floor_ms']:.2f}" if r.get("floor_ms") else "-",
-                      f"{r['x_floor']:.2f}" if r.get("x_floor") else "-"]
+            low = "≥" if r.get("floor_notes") else ""  # FLOPs in Scan / Loop bodies are not counted
+            cells += [f"{low}{r['gflops']:.2f}" if r.get("gflops") else "-",
+                      f"{low}{r['floor_ms']:.2f}" if r.get("floor_ms") else "-",
+                      f"{'≤' if low else ''}{r['x_floor']:.2f}" if r.get("x_floor") else "-"]
         if "accuracy" in cols:
             cells.append(f"{r['accuracy']:.2%}" if r.get("accuracy") is not None else "-")
         t.add_row(*cells)
