@@ -94,7 +94,7 @@ def main():
             "| model | candidate | batch | p50 ms | p95 ms | images/s | speed-up vs eager | MB | mem MB | "
             "GFLOPs/img | floor ms | x floor | accuracy |\n|" + "---|" * 13 + "\n")
     if notes:
-        table.append("\n≥ / ≤: FLOPs inside Scan / Loop bodies are not counted, so the floor is a lower bound "
+        table.append("\n≥ / ≤: some FLOPs could not be counted (inside Loop / If bodies, or ops without static shapes), so the floor is a lower bound "
                      "(" + "; ".join(sorted(notes)) + ").")
     text = head + "\n".join(table) + "\n\n## Commands\n\n" + "\n".join(sections) + "\n"
     tmp = a.out.with_suffix(".md.tmp")
