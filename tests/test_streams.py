@@ -163,3 +163,27 @@ def test_window_under_xvfb_shows_the_overlay(sample_onnx, frames, tmp_path):
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=10)
+
+
+def test_frames_in_flight_keep_order_and_answers(sample_onnx, frames, tmp_path):
+    """Video files classify several frames at once (one per core); the rows come out in frame
+    order with the answers one-at-a-time gives, and max_frames still stops at its count."""
+    import io
+
+    video = tmp_path / "v.mkv"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (320, 240))
+    for f in frames * 3:
+        w.write(f)
+    w.release()
+    got = {}
+    with load(sample_onnx, intra_op_threads=1) as rt:
+        for n in (1, 3):
+            out = io.StringIO()
+            s = run_stream(rt, Source(str(video)), StreamOptions(show=False, json_lines=True, topk=3, in_flight=n), out)
+            rows = [json.loads(line) for line in out.getvalue().splitlines()]
+            assert s.frames == s.inferred == len(frames) * 3 and [r["frame"] for r in rows] == list(range(1, s.frames + 1))
+            got[n] = [r["topk"] for r in rows]
+        out = io.StringIO()
+        s = run_stream(rt, Source(str(video)), StreamOptions(show=False, json_lines=True, in_flight=3, max_frames=5), out)
+        assert s.frames == 5 and len(out.getvalue().splitlines()) == 5
+    assert_same_topk(got[3], got[1], prob_tol=1e-6)

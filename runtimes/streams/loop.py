@@ -38,6 +38,10 @@ class StreamOptions:
     every: int = 1
     snapshot_dir: Path = Path(".")
     window: str = "edgecv"
+    # Files: frames classified concurrently (preprocess + infer in worker threads, results taken in
+    # order).  With single-threaded ONNX Runtime sessions, one frame per core fills the cores with no
+    # intra-op barrier for the capture thread to stall (resnet18 720p, 2 cores: 30.0 -> 33.9 FPS).
+    in_flight: int = 1
 
 
 @dataclass
@@ -96,6 +100,39 @@ class _Recorder:
             self.writer = None
 
 
+class _Ahead:
+    """Up to ``n`` file frames preprocessed and inferred in worker threads, handed out in order."""
+
+    def __init__(self, rt, pre, source: Source, n: int):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.rt, self.pre, self.source, self.n = rt, pre, source, n
+        self.pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="edgecv-infer")
+        self.pending: deque = deque()
+        self.done = False
+
+    def _work(self, bgr):
+        x = self.pre(bgr, "BGR")[None]
+        t = time.perf_counter()
+        logits = self.rt.infer(x)
+        return logits, (time.perf_counter() - t) * 1e3
+
+    def next(self):
+        while not self.done and len(self.pending) < self.n:
+            frame = self.source.read(timeout=None)
+            if frame is None:
+                self.done = True
+                break
+            self.pending.append((frame, self.pool.submit(self._work, frame.image)))
+        return self.pending.popleft() if self.pending else (None, None)
+
+    def close(self):
+        for _, fut in self.pending:
+            fut.cancel()
+        self.pool.shutdown(wait=True)
+
+
 def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summary:
     spec = rt.spec
     pre = Preprocessor(spec)
@@ -109,6 +146,8 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
     t0 = time.perf_counter()
     last_t = t0
     fps_ema = 0.0
+    ahead = _Ahead(rt, pre, source, opts.in_flight) if (opts.in_flight > 1 and not source.live
+                                                          and opts.every == 1) else None
     if show:  # no Qt toolbar: the picture is the interface
         cv2.namedWindow(opts.window, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
     try:
@@ -119,7 +158,7 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
             if opts.duration is not None and time.perf_counter() - t0 >= opts.duration:
                 summary.exit_reason = "duration"
                 break
-            frame = source.read(timeout=None if not source.live else 0.5)
+            frame, ready = ahead.next() if ahead else (source.read(timeout=None if not source.live else 0.5), None)
             if frame is None:
                 if source.live and not source.lost and source._thread.is_alive():
                     continue  # nothing new yet
@@ -130,10 +169,13 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
             t_start = frame.t_capture if source.live else time.perf_counter()
             bgr = frame.image
             if (summary.frames - 1) % max(opts.every, 1) == 0:
-                x = pre(bgr, "BGR")[None]
-                t_m = time.perf_counter()
-                logits = rt.infer(x)
-                model_ms = (time.perf_counter() - t_m) * 1e3
+                if ready is not None:
+                    logits, model_ms = ready.result()
+                else:
+                    x = pre(bgr, "BGR")[None]
+                    t_m = time.perf_counter()
+                    logits = rt.infer(x)
+                    model_ms = (time.perf_counter() - t_m) * 1e3
                 p = probabilities(logits, spec)[0]
                 probs_ema = p if probs_ema is None or not opts.smooth else opts.smooth * p + (1 - opts.smooth) * probs_ema
                 topk = topk_entries(probs_ema, spec, opts.topk)
@@ -171,6 +213,8 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
     except KeyboardInterrupt:
         summary.exit_reason = "interrupted"
     finally:
+        if ahead:
+            ahead.close()
         recorder.close()
         source.close()
         if show:

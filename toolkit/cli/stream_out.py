@@ -7,7 +7,7 @@ from edgecv.cli.common import err
 
 
 def run_stream_cli(rt, target, *, topk, show, record, json_lines, max_frames, duration, smooth, every,
-                   reconnect, max_pixels=None) -> int:
+                   reconnect, max_pixels=None, in_flight: int = 1) -> int:
     from edgecv.runtimes.pipeline.images import DecodeOptions
     from edgecv.runtimes.streams.capture import Source
     from edgecv.runtimes.streams.loop import StreamOptions, display_available, run_stream
@@ -19,7 +19,7 @@ def run_stream_cli(rt, target, *, topk, show, record, json_lines, max_frames, du
 
         raise EdgecvError(f"--record folder {record.parent} does not exist")
     opts = StreamOptions(topk=topk, show=show, record=record, json_lines=json_lines, max_frames=max_frames,
-                         duration=duration, smooth=smooth, every=every)
+                         duration=duration, smooth=smooth, every=every, in_flight=in_flight)
     with rt:
         source = Source(target, reconnect=reconnect, decode=DecodeOptions.for_spec(rt.spec, max_pixels))
         summary = run_stream(rt, source, opts, out=sys.stdout)
