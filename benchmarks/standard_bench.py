@@ -21,6 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"
+# INT8 candidates are quantized where that takes a minute (the sample on 512 built-in digits, the two
+# small CNNs on scikit-image's photos); odconv_resnet18, swin_t and vit_b_16 take many minutes each:
+# their INT8 numbers are in benchmarks/results/precision.md.
+CALIB = {"sample": "digits", "resnet18": "photos", "mobilenet_v3_small": "photos"}
 SET = {"sample": None, "resnet18": {}, "mobilenet_v3_small": {}, "odconv_resnet18": {"kernel_num": 4},
        "swin_t": {}, "vit_b_16": {}}
 
@@ -60,6 +64,14 @@ def main():
                "--plot", f"benchmarks/.work/{name}.png", "--json"]
         if name == "sample":
             cmd += ["--data", "digits"]
+        if CALIB.get(name) == "photos":
+            if not (WORK / "photos").is_dir():
+                from precision_bench import photo_dir
+
+                photo_dir(WORK)
+            cmd += ["--calib", "benchmarks/.work/photos"]
+        elif CALIB.get(name):
+            cmd += ["--calib", CALIB[name]]
         print("$", " ".join(cmd), flush=True)
         proc = subprocess.run([sys.executable, "-m", "edgecv.cli", *cmd[1:]], cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -90,7 +102,10 @@ def main():
             "counted from the ONNX graph) over this machine's MatMul peak measured in the same call (fp32; u8 x s8 "
             "for int8); *x floor* = p50 / floor (near 1: compute-bound at the cores' MatMul speed).  *mem* = resident "
             "memory the candidate added when loaded and first run (torch eager includes importing torch).  "
-            "Weights are random except the sample model's; INT8 results are in benchmarks/results/precision.md.\n\n"
+            "Weights are random except the sample model's.  INT8 is quantized here (`--calib`) for the sample "
+            "(512 built-in digits), resnet18 and mobilenet_v3_small (scikit-image's photos); for odconv_resnet18, "
+            "swin_t and vit_b_16 quantization takes many minutes each: their INT8 results are in "
+            "benchmarks/results/precision.md.\n\n"
             "| model | candidate | batch | p50 ms | p95 ms | images/s | speed-up vs eager | MB | mem MB | "
             "GFLOPs/img | floor ms | x floor | accuracy |\n|" + "---|" * 13 + "\n")
     if notes:
