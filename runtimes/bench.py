@@ -108,9 +108,12 @@ def bench_candidates(cands: list[Candidate], batches=(1, 8), seconds=3.0, thread
 
             say("measuring this machine's MatMul peak (fp32, int8)")
             peaks = {"fp32": peak_gflops(False, threads=threads), "int8": peak_gflops(True, threads=threads)}
+            counted: dict = {}  # one count per graph: eager, fp32 and int8 share the fp32 one
             for c in cands:
                 src = c.flops_from or (c.path if c.path.suffix.lower() == ".onnx" else None)
-                flops[id(c)] = model_flops(src, 1) if src else (None, ["FLOPs need an ONNX graph"])
+                if src is not None and src not in counted:
+                    counted[src] = model_flops(src, 1)
+                flops[id(c)] = counted[src] if src else (None, ["FLOPs need an ONNX graph"])
         for b in batches:
             live = [(c, rt, m) for c, rt, m in zip(cands, rts, mem)
                     if not (rt.inputs[0].static_batch and b != rt.inputs[0].static_batch)]
@@ -140,12 +143,3 @@ def bench_candidates(cands: list[Candidate], batches=(1, 8), seconds=3.0, thread
                 rows.append(row)
     return rows
 
-
-def bench_models(paths, backend="auto", batches=(1, 8), seconds=3.0, threads=None, rounds: int = 6) -> list[dict]:
-    """Model files side by side (speed-ups against the first), without the floor."""
-    cands = [Candidate(p, backend, group="models") for p in paths]
-    return bench_candidates(cands, batches, seconds, threads, rounds, floor=False)
-
-
-def bench_model(path, backend="auto", batches=(1, 8), seconds=3.0, threads=None) -> list[dict]:
-    return bench_models([path], backend, batches, seconds, threads)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
-from edgecv.errors import EdgecvError, ImageError
+from edgecv.errors import EdgecvError
 
 
 DECODE_CPUS = 0.5  # per decode task; differs from the actors' share, so Ray keeps the stages apart
@@ -37,7 +37,6 @@ class RayRunStats:
     run_s: float = 0.0      # dataset start to last row out
     first_row_s: float = 0.0  # dataset start to first row out: worker start-up, model load, first batch
     actors: int = 1
-    notes: list[str] = field(default_factory=list)
 
     @property
     def images_per_s(self) -> float:
@@ -51,24 +50,19 @@ class RayRunStats:
 
 def _decode_batch(batch: dict, spec_json: str, max_pixels: int | None) -> dict:
     """Ray task: paths -> preprocessed tensors (zeros where the image failed) and per-row errors."""
-    from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
+    from edgecv.runtimes.pipeline.classify import prepare_image
+    from edgecv.runtimes.pipeline.images import DecodeOptions
     from edgecv.runtimes.pipeline.preprocess import Preprocessor
     from edgecv.spec import ModelSpec
 
     spec = ModelSpec.from_json(spec_json)
     pre = Preprocessor(spec)
     decode = DecodeOptions.for_spec(spec, max_pixels)
-    xs, errors = [], []
-    for path in batch["source"]:
-        try:
-            xs.append(pre(read_image(str(path), decode)))
-            errors.append("")
-        except ImageError as e:
-            xs.append(None)
-            errors.append(str(e))
+    loaded = [prepare_image(Path(str(p)), pre, decode) for p in batch["source"]]
+    xs, errors = [x for _, x, _, _ in loaded], [e or "" for _, _, _, e in loaded]
     shape = next((x.shape for x in xs if x is not None), (spec.channels, *spec.input_size))
     x = np.stack([x if x is not None else np.zeros(shape, np.float32) for x in xs])
-    return {"i": batch["i"], "source": batch["source"], "x": x, "error": np.array(errors, dtype=object)}
+    return {"source": batch["source"], "x": x, "error": np.array(errors, dtype=object)}
 
 
 class _Classifier:
@@ -85,18 +79,14 @@ class _Classifier:
         self.topk = topk
 
     def __call__(self, batch: dict) -> dict:
-        from edgecv.runtimes.pipeline.classify import infer_probabilities, topk_entries
+        from edgecv.runtimes.pipeline.classify import Result, infer_probabilities, topk_entries
 
         ok = np.array([not e for e in batch["error"]], dtype=bool)
-        records = []
         probs = iter(infer_probabilities(self.rt, np.ascontiguousarray(batch["x"][ok])) if ok.any() else ())
-        for source, error in zip(batch["source"], batch["error"]):
-            if error:
-                records.append(json.dumps({"source": str(source), "topk": [], "error": str(error)}))
-            else:
-                records.append(json.dumps({"source": str(source),
-                                           "topk": topk_entries(next(probs), self.rt.spec, self.topk)}))
-        return {"i": batch["i"], "record": np.array(records, dtype=object)}
+        records = [Result(str(source), error=str(error)) if error else
+                   Result(str(source), topk_entries(next(probs), self.rt.spec, self.topk))
+                   for source, error in zip(batch["source"], batch["error"])]
+        return {"record": np.array([json.dumps(r.to_json()) for r in records], dtype=object)}
 
 
 def _import_ray():
@@ -153,7 +143,7 @@ def run_on_ray(model_path, paths: list, *, address: str | None = None, actors: i
     # Blocks of about two batches: decoding and inference overlap from the first block on (a few
     # big blocks would leave the actors idle while whole blocks decode).
     blocks = max(1, min(-(-len(paths) // (2 * batch_size)), 10_000))
-    ds = ray.data.from_items([{"i": i, "source": str(p)} for i, p in enumerate(paths)], override_num_blocks=blocks)
+    ds = ray.data.from_items([{"source": str(p)} for p in paths], override_num_blocks=blocks)
     # Decoding runs as its own tasks (num_cpus differs from the actors', so Ray does not fuse the two
     # stages into the actor), in parallel with the actors' inference.
     ds = ds.map_batches(_decode_batch, batch_size=batch_size, batch_format="numpy", num_cpus=DECODE_CPUS,

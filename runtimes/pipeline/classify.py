@@ -71,7 +71,8 @@ def infer_probabilities(rt, xs: np.ndarray) -> np.ndarray:
     return probabilities(scores, rt.spec)
 
 
-def _load(path: Path, pre: Preprocessor, decode: DecodeOptions, keep: bool):
+def prepare_image(path: Path, pre: Preprocessor, decode: DecodeOptions, keep: bool = False):
+    """(path, preprocessed tensor or None, the decoded image if ``keep``, error or None) for one file."""
     try:
         img = read_image(path, decode)
         return path, pre(img), (img if keep else None), None
@@ -101,7 +102,7 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
                     p = next(it)
                 except StopIteration:
                     return
-                pending.append(pool.submit(_load, p, pre, decode, keep_images))
+                pending.append(pool.submit(prepare_image, p, pre, decode, keep_images))
 
         fill()
         ready: list = []  # (path, x | None, img, error) in input order

@@ -70,8 +70,7 @@ class ImageClassifier:
 
         rows = list(self.pool.map(self._prepare, enumerate(image.reshape(len(image), -1)[:, 0])))
         ok = [x is not None for x, _ in rows]
-        c = self.spec.num_classes
-        probs = np.zeros((len(rows), c), np.float32)
+        probs = np.zeros((len(rows), self.spec.num_classes), np.float32)  # a failed row stays zeros
         if any(ok):
             probs[np.array(ok)] = infer_probabilities(self.rt, np.stack([x for x, _ in rows if x is not None]))
         order = np.argsort(-probs, axis=1, kind="stable")[:, :self.k]
@@ -80,7 +79,7 @@ class ImageClassifier:
             if not fine:
                 order[r], labels[r] = -1, b""
         return {"probabilities": probs, "topk_index": order.astype(np.int64),
-                "topk_prob": np.take_along_axis(probs, np.maximum(order, 0), axis=1) * np.array(ok)[:, None],
+                "topk_prob": np.take_along_axis(probs, np.maximum(order, 0), axis=1),
                 "topk_label": labels, "error": np.array([[e.encode()] for _, e in rows], dtype=object)}
 
 

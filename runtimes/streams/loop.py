@@ -100,6 +100,14 @@ class _Recorder:
             self.writer = None
 
 
+def _infer_frame(rt, pre, bgr) -> tuple[np.ndarray, float]:
+    """(logits, model ms) for one BGR frame."""
+    x = pre(bgr, "BGR")[None]
+    t = time.perf_counter()
+    logits = rt.infer(x)
+    return logits, (time.perf_counter() - t) * 1e3
+
+
 class _Ahead:
     """Up to ``n`` file frames preprocessed and inferred in worker threads, handed out in order."""
 
@@ -112,19 +120,13 @@ class _Ahead:
         self.pending: deque = deque()
         self.done = False
 
-    def _work(self, bgr):
-        x = self.pre(bgr, "BGR")[None]
-        t = time.perf_counter()
-        logits = self.rt.infer(x)
-        return logits, (time.perf_counter() - t) * 1e3
-
     def next(self):
         while not self.done and len(self.pending) < self.n:
             frame = self.source.read(timeout=None)
             if frame is None:
                 self.done = True
                 break
-            self.pending.append((frame, self.pool.submit(self._work, frame.image)))
+            self.pending.append((frame, self.pool.submit(_infer_frame, self.rt, self.pre, frame.image)))
         return self.pending.popleft() if self.pending else (None, None)
 
     def close(self):
@@ -169,13 +171,7 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
             t_start = frame.t_capture if source.live else time.perf_counter()
             bgr = frame.image
             if (summary.frames - 1) % max(opts.every, 1) == 0:
-                if ready is not None:
-                    logits, model_ms = ready.result()
-                else:
-                    x = pre(bgr, "BGR")[None]
-                    t_m = time.perf_counter()
-                    logits = rt.infer(x)
-                    model_ms = (time.perf_counter() - t_m) * 1e3
+                logits, model_ms = ready.result() if ready is not None else _infer_frame(rt, pre, bgr)
                 p = probabilities(logits, spec)[0]
                 probs_ema = p if probs_ema is None or not opts.smooth else opts.smooth * p + (1 - opts.smooth) * probs_ema
                 topk = topk_entries(probs_ema, spec, opts.topk)

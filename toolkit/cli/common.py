@@ -66,6 +66,16 @@ def install_signal_handlers():
         pass
 
 
+def runtime_options(providers: str | None, threads: int | None) -> dict:
+    """``--providers cuda,cpu --threads N`` as ``edgecv.runtimes.load`` options (unset ones left out)."""
+    options: dict = {}
+    if providers:
+        options["providers"] = [p.strip() for p in providers.split(",") if p.strip()]
+    if threads:
+        options["intra_op_threads"] = threads
+    return options
+
+
 def parse_kwargs(items: list[str] | None) -> dict:
     """``--model-arg kernel_num=4`` -> {"kernel_num": 4} (values parsed as JSON when they can be)."""
     import json

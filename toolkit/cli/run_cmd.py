@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
-from edgecv.cli.common import cli_errors, err, out
+from edgecv.cli.common import cli_errors, err, out, runtime_options
 from edgecv.formats import MAX_IMAGE_PIXELS
 
 
@@ -72,14 +72,15 @@ def run_cmd(
     streams = [s for s in sources if is_stream_source(s)]
     if camera is None and not sources:
         raise EdgecvError("no images given", "pass files, folders, globs, a video or --camera N")
+    options = runtime_options(providers, threads)
     if ray or ray_address:
-        if camera is not None or any(is_stream_source(s) for s in sources):
+        if camera is not None or streams:
             raise EdgecvError("--ray classifies images, not streams", "drop --ray for a camera or a video")
         from edgecv.cli.run_ray import run_ray_cli
 
         raise typer.Exit(run_ray_cli(model_path, expand_sources(sources), output=output, address=ray_address,
                                      actors=actors, batch_size=batch_size, topk=topk, backend=backend,
-                                     providers=providers, threads=threads, json_out=json_out,
+                                     options=options, json_out=json_out,
                                      max_pixels=max_image_pixels))
     if camera is not None or streams:
         if (camera is not None and sources) or len(sources) > 1:
@@ -89,11 +90,6 @@ def run_cmd(
         paths = []
     else:
         paths = expand_sources(sources)
-    options = {}
-    if providers:
-        options["providers"] = [p.strip() for p in providers.split(",") if p.strip()]
-    if threads:
-        options["intra_op_threads"] = threads
     in_flight = 1
     if camera is None and streams and not is_url(streams[0]) and every == 1 and not threads:
         from edgecv.runtimes import backend_for

@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
-from edgecv.cli.common import cli_errors, err
+from edgecv.cli.common import cli_errors, err, runtime_options
 from edgecv.formats import MAX_IMAGE_PIXELS
 
 
@@ -36,11 +36,7 @@ def serve_cmd(
     if backend_for(model, backend) == "torch":
         raise EdgecvError("edgecv serve runs exported models (ONNX Runtime or TensorRT)",
                           f"edgecv export {model.name} first, then serve the .onnx")
-    options = {}
-    if providers:
-        options["providers"] = [p.strip() for p in providers.split(",") if p.strip()]
-    if threads:
-        options["intra_op_threads"] = threads
+    options = runtime_options(providers, threads)
     opts = ServeOptions(host=host, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port, name=name,
                         topk=topk, max_batch=max_batch, queue_delay_us=queue_delay_us,
                         max_pixels=max_image_pixels or None)
