@@ -73,3 +73,47 @@ def test_timm_5d_attention_models_export(name, tmp_path):
     ck = save_checkpoint(tmp_path / "m.pt", m, default_spec(name, num_classes=5))
     res = export_onnx(ck, ExportOptions())
     assert res.validation.ok
+
+
+def _tiny_swin():
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    torch.manual_seed(0)
+    return SwinTransformer(patch_size=[2, 2], embed_dim=24, depths=[2, 2], num_heads=[2, 4], window_size=[4, 4],
+                           num_classes=10, stochastic_depth_prob=0.0).eval()
+
+
+def test_swin_token_order_is_the_roll_and_window_partition():
+    from edgecv.exporters.passes.swin import token_order
+
+    for (h, w, wh, ww, sh, sw) in [(8, 8, 4, 4, 2, 2), (12, 8, 4, 4, 0, 0), (14, 21, 7, 7, 3, 3)]:
+        grid = torch.arange(h * w).view(1, h, w, 1)
+        rolled = torch.roll(grid, shifts=(-sh, -sw), dims=(1, 2))
+        windows = rolled.view(1, h // wh, wh, w // ww, ww, 1).permute(0, 1, 3, 2, 4, 5).reshape(-1)
+        order, inverse = token_order(h, w, wh, ww, sh, sw)
+        assert order.tolist() == windows.tolist()
+        assert order[inverse].tolist() == list(range(h * w))
+
+
+@pytest.mark.parametrize("size", [32, 36])  # 36: feature maps 18 and 9 are padded to the window
+def test_swin_windows_pass_is_exact_and_exports_fewer_data_moves(size):
+    from edgecv.exporters.passes.swin import swin_windows
+
+    model = _tiny_swin()
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        ref = model(x)
+        with swin_windows():
+            got = model(x)
+    assert torch.allclose(ref, got, atol=1e-5, rtol=1e-5)
+    plain = export_proto(model, x)
+    with swin_windows():
+        windows = export_proto(model, x)
+    ops = lambda p, t: sum(n.op_type == t for n in p.graph.node)  # noqa: E731
+    assert rel_err(ref.numpy(), ort_run(windows, x.numpy())) <= 1e-4
+    assert rel_err(ref[:1].numpy(), ort_run(windows, x[:1].numpy())) <= 1e-4  # the batch stays dynamic
+    assert ops(windows, "Transpose") < ops(plain, "Transpose")
+    assert ops(windows, "Concat") < ops(plain, "Concat")  # the rolls' Slice + Concat pairs are gone
+    if size == 32:  # nothing to pad: no Pad node at all
+        assert ops(windows, "Pad") == 0 < ops(plain, "Pad")
+    assert len(windows.graph.node) < len(plain.graph.node)

@@ -11,6 +11,7 @@ from typing import Callable
 from edgecv.exporters.passes.msff import fold_msff
 from edgecv.exporters.passes.odconv import MODES as ODCONV_MODES, rewrite_odconv
 from edgecv.exporters.passes.sdpa import fold_sdpa_batch_dims
+from edgecv.exporters.passes.swin import swin_windows
 
 
 @dataclass
@@ -26,6 +27,7 @@ MODULE_PASSES: list[tuple[str, Callable]] = [
 ]
 TRACE_CONTEXTS: list[tuple[str, Callable]] = [
     ("fold_sdpa_batch_dims", fold_sdpa_batch_dims),
+    ("swin_windows", swin_windows),
 ]
 
 
