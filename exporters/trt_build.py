@@ -32,6 +32,20 @@ def require_tensorrt():
     return trt
 
 
+# Integer-arithmetic ONNX ops TensorRT's ONNX parser does not implement (onnx-tensorrt
+# docs/operators.md: "N"); TensorRT takes INT8 only as Q/DQ.  Dynamic INT8 is made of the first three.
+TRT_UNSUPPORTED = ("MatMulInteger", "DynamicQuantizeLinear", "ConvInteger", "QLinearConv", "QLinearMatMul")
+
+
+def trt_unsupported_ops(onnx_path) -> list[str]:
+    """Operators in the graph that TensorRT cannot parse: the integer ones above and ONNX Runtime's
+    own domain (com.microsoft)."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    return sorted({n.op_type for n in graph.node if n.op_type in TRT_UNSUPPORTED or n.domain == "com.microsoft"})
+
+
 def explicit_precision(onnx_path) -> str | None:
     """``int8`` for a Q/DQ ONNX, ``fp16`` for an fp16 one (both built strongly typed), ``None`` for fp32."""
     from edgecv.runtimes.backends.onnx_meta import onnx_precision
@@ -45,8 +59,13 @@ def build_engine(onnx_path, out=None, *, min_batch: int = 1, opt_batch: int = 8,
     from edgecv.runtimes.backends.onnx_meta import read_spec
     from edgecv.runtimes.backends.trt import read_engine_info, write_sidecar
 
-    trt = require_tensorrt()
     onnx_path = Path(onnx_path)
+    unsupported = trt_unsupported_ops(onnx_path)
+    if unsupported:
+        raise EdgecvError(f"{onnx_path.name} uses operators TensorRT cannot parse ({', '.join(unsupported)}: "
+                          "ONNX Runtime's dynamic INT8)", "build the engine from the fp32 ONNX; for TensorRT INT8 "
+                          "quantize with --int8-activations u8 or s8 (Q/DQ), not dynamic")
+    trt = require_tensorrt()
     out = Path(out) if out else onnx_path.with_suffix(".engine")
     spec = read_spec(onnx_path)
     if spec is None:

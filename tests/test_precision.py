@@ -199,3 +199,73 @@ def test_bench_times_fp32_and_int8_side_by_side(int8_digits, sample_onnx):
     rows = json.loads(r.stdout)["rows"]
     assert [(x["precision"], x["batch"]) for x in rows] == [("fp32", 1), ("int8", 1), ("fp32", 4), ("int8", 4)]
     assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 0 and rows[1]["size_mb"] > 0
+
+
+@pytest.fixture(scope="module")
+def token_mixer_fp32(tmp_path_factory):
+    """A transformer-shaped model (weights in MatMuls) trained for a few seconds on real digits."""
+    import torch
+
+    from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+    from edgecv.training.data import _stratified_split, load_builtin
+
+    sys.path.insert(0, str(USER))
+    import token_mixer
+
+    sys.path.remove(str(USER))
+    imgs, targets, labels = load_builtin("digits")
+    train_idx, _ = _stratified_split(targets, 0.2, 0)
+    x = torch.tensor((imgs.astype(np.float32) / 255 - 0.5) / 0.5).unsqueeze(1)
+    y, train_idx = torch.tensor(targets), torch.tensor(train_idx)
+    torch.manual_seed(0)
+    m = token_mixer.TokenMixer()
+    opt = torch.optim.Adam(m.parameters(), 3e-3)
+    for _ in range(300):
+        i = train_idx[torch.randint(len(train_idx), (128,))]
+        loss = torch.nn.functional.cross_entropy(m(x[i]), y[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    d = tmp_path_factory.mktemp("mixer")
+    torch.save(m.state_dict(), d / "w.pth")
+    stated = {"input_size": (8, 8), "resize": 8, "channel_order": "GRAY", "mean": (0.5,), "std": (0.5,),
+              "labels": labels}
+    return export_onnx(d / "w.pth", ExportOptions(output=d / "mixer.onnx", model_file=str(USER / "token_mixer.py"),
+                                                  stated=stated)).path
+
+
+def test_dynamic_int8_is_measured_for_matmul_models_only(token_mixer_fp32, sample_onnx, int8_digits, digits_dir,
+                                                         tmp_path):
+    from edgecv.exporters.precision.int8 import matmul_weight_share
+
+    assert matmul_weight_share(onnx.load(str(sample_onnx)).graph) == 0.0  # a CNN: Conv and Gemm weights
+    assert "dynamic" not in {a.activations for a in int8_digits.attempts}
+    assert matmul_weight_share(onnx.load(str(token_mixer_fp32)).graph) > 0.8
+    r = quantize_int8(token_mixer_fp32, tmp_path / "auto.onnx", Int8Options(calib=digits_dir, bench_seconds=0.1))
+    dyn = next(a for a in r.attempts if a.activations == "dynamic")
+    assert dyn.ok and dyn.agreement >= 0.99, dyn  # a trained model keeps its answers
+    assert r.chosen.ok and r.fp32_accuracy > 0.8  # the model did learn the digits
+
+
+def test_dynamic_int8_runs_on_onnx_runtime_and_is_refused_by_tensorrt(token_mixer_fp32, digits_dir, tmp_path):
+    from edgecv.errors import EdgecvError
+    from edgecv.exporters.trt_build import build_engine
+    from edgecv.runtimes.backends.onnx_meta import onnx_precision
+
+    r = quantize_int8(token_mixer_fp32, tmp_path / "m.int8.onnx",
+                      Int8Options(calib=digits_dir, activations="dynamic", bench_seconds=0.1))
+    assert [a.activations for a in r.attempts] == ["dynamic"] and r.chosen.accuracy >= r.fp32_accuracy - 0.005
+    graph = onnx.load(str(r.path)).graph
+    assert any(n.op_type == "MatMulInteger" for n in graph.node)  # ONNX Runtime fuses these at load
+    assert not any(n.op_type == "QuantizeLinear" for n in graph.node)
+    assert onnx_precision(r.path) == "int8" and read_spec(r.path).extra["int8"]["activations"] == "dynamic"
+    imgs = sorted(digits_dir.glob("*/*.png"))[:40]
+    with load(token_mixer_fp32, "onnxruntime") as a, load(r.path, "onnxruntime") as b:
+        assert b.spec.extra["precision"] == "int8"
+        from edgecv.runtimes.pipeline.images import read_image
+        from edgecv.runtimes.pipeline.preprocess import Preprocessor
+
+        x = np.stack([Preprocessor(a.spec)(read_image(p)) for p in imgs])
+        assert np.mean(a.infer(x).argmax(1) == b.infer(x).argmax(1)) >= 0.95
+    with pytest.raises(EdgecvError, match="operators TensorRT cannot parse .*MatMulInteger"):
+        build_engine(r.path)  # refused before TensorRT is even needed

@@ -5,7 +5,12 @@ held-out images, then layers kept in fp32 until the model is within budget or sa
    the model's own deploy preprocessing, ``quantize_static`` (QDQ, per-channel int8 weights).
 2. Activation type by measurement: u8 (U8S8, ONNX Runtime's fast x86 path), u8 with
    ``reduce_range`` (7-bit weights: no u8 x s8 saturation on CPUs without VNNI), s8 (S8S8).  Each is
-   checked against fp32 on the held-out images; the fastest within budget wins.
+   checked against fp32 on the held-out images; the fastest within budget wins.  Where MatMuls
+   with constant weights hold most of the weights (transformers), ``quantize_dynamic`` of the
+   MatMuls is one more candidate ("dynamic": 7-bit int8 weights, activations quantized per batch
+   at run time by DynamicQuantizeLinear + MatMulInteger, which ONNX Runtime fuses into
+   DynamicQuantizeMatMul; no QDQ pairs around the window/head reshapes that make static QDQ slow
+   there; TensorRT cannot parse it).
 3. Over budget: ``qdq_loss_debug`` compares fp32 and QDQ activations tensor by tensor; the tensors
    int8 represents worst (lowest SQNR) have their producer and consumers kept in fp32; repeat.
 4. The speed against fp32 is measured on this machine, interleaved, and said, faster or not.
@@ -24,7 +29,8 @@ import numpy as np
 from edgecv.errors import CheckFailed, EdgecvError
 from edgecv.exporters.precision.calib import CalibSet, load_calibration, reader
 
-ACTIVATIONS = ("u8", "u8-reduced", "s8")
+ACTIVATIONS = ("u8", "u8-reduced", "s8", "dynamic")
+STATIC = ACTIVATIONS[:3]
 METHODS = ("minmax", "entropy", "percentile")
 
 
@@ -139,6 +145,15 @@ def _quantize(pre: Path, input_name: str, out: Path, cs: CalibSet, acts: str, ex
               opts: Int8Options) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    if acts == "dynamic":
+        from onnxruntime.quantization import quantize_dynamic
+
+        # 7-bit weights: u8 x s8 products cannot saturate vpmaddubsw on CPUs without VNNI (per-channel
+        # full-range weights lost 2% top-1 agreement on a trained tiny Swin on AVX2; 7-bit: 0.3%)
+        quantize_dynamic(str(pre), str(out), op_types_to_quantize=["MatMul"], per_channel=opts.per_channel,
+                         reduce_range=True, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude),
+                         extra_options={"MatMulConstBOnly": True})
+        return
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[opts.method]
     quantize_static(str(pre), str(out), reader(input_name, cs.calib), quant_format=QuantFormat.QDQ,
@@ -184,6 +199,18 @@ def worst_tensors(pre: Path, graph, qdq: Path, x: np.ndarray, tmp: Path,
 
 
 COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def matmul_weight_share(graph) -> float:
+    """The fraction of the compute ops' constant weights that feed MatMuls (what dynamic
+    quantization can take: 1.0 for ViT / Swin, 0 for a CNN with a Gemm head)."""
+    sizes = {t.name: int(np.prod(t.dims)) for t in graph.initializer}
+    total = matmul = 0
+    for n in graph.node:
+        if n.op_type in COMPUTE_OPS and len(n.input) > 1 and n.input[1] in sizes:
+            total += sizes[n.input[1]]
+            matmul += sizes[n.input[1]] if n.op_type == "MatMul" else 0
+    return matmul / total if total else 0.0
 
 
 class Layers:
@@ -261,6 +288,8 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
         pre = _pre_process(src, tmp, notes)
         graph = onnx.load(str(pre), load_external_data=False).graph
         layers = Layers(graph)
+        if opts.activations == "auto" and matmul_weight_share(graph) >= 0.5:
+            candidates.append("dynamic")
         fp32 = _session(pre)
         ref = _run(fp32, cs.held_out)
         ref_all = np.concatenate([_run(fp32, cs.calib), ref]) if cs.separate else ref
@@ -289,9 +318,10 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
                                        + (f", accuracy {a.accuracy:.1%}" if a.accuracy is not None else "")
                                        + f", {a.ms:.2f} ms" for a in attempts))
         good = [a for a in attempts if a.ok]
-        if not good:  # keep the worst-represented layers in fp32 until within budget
+        static = [a for a in attempts if a.activations in STATIC]  # qdq_loss_debug reads QDQ pairs
+        if not good and static:  # keep the worst-represented layers in fp32 until within budget
             t = time.perf_counter()
-            best = max(attempts, key=lambda a: (a.agreement, a.accuracy or 0))
+            best = max(static, key=lambda a: (a.agreement, a.accuracy or 0))
             kept = list(best.kept_fp32)
             fp32_acts: dict = {}
             for _ in range(opts.max_rounds):

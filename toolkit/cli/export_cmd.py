@@ -45,13 +45,14 @@ def export_cmd(
                                      "Triton model repository in -o FOLDER)")] = "onnx",
     repo_name: Annotated[Optional[str], typer.Option("--name", help="triton: the model's name in the repository "
                                                 "(default: the file's stem)")] = None,
-    precision: Annotated[str, typer.Option(help="fp32 | fp16 (GPUs; fp32 I/O) | int8 (static QDQ, needs "
-                                           "--calib; accuracy held automatically)")] = "fp32",
+    precision: Annotated[str, typer.Option(help="fp32 | fp16 (GPUs; fp32 I/O) | int8 (static QDQ, or "
+                                           "dynamic for transformers; needs --calib; accuracy held automatically)")] = "fp32",
     calib: Annotated[Optional[Path], typer.Option(help="int8: folder of real images (ImageFolder "
                                                   "sub-folders named as the labels make it a labelled check)")] = None,
     calib_method: Annotated[str, typer.Option(help="int8 calibration: minmax | entropy | percentile")] = "minmax",
-    int8_activations: Annotated[str, typer.Option(help="auto (measure u8, u8-reduced, s8; fastest "
-                                                  "within budget) | u8 | u8-reduced | s8")] = "auto",
+    int8_activations: Annotated[str, typer.Option(help="auto (measure u8, u8-reduced, s8, and "
+                                                  "dynamic where MatMuls hold most weights; fastest within budget) | u8 "
+                                                  "| u8-reduced | s8 | dynamic (ONNX Runtime only)")] = "auto",
     keep_fp32: Annotated[Optional[list[str]], typer.Option(help="int8: ONNX node name kept in fp32, repeatable")] = None,
     min_batch: Annotated[int, typer.Option(help="engine: optimisation profile min batch")] = 1,
     opt_batch: Annotated[int, typer.Option(help="engine: profile batch TensorRT tunes for")] = 8,
