@@ -22,9 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"
 # INT8 candidates are quantized where that takes a minute (the sample on 512 built-in digits, the two
-# small CNNs on scikit-image's photos); odconv_resnet18, swin_t and vit_b_16 take many minutes each:
-# their INT8 numbers are in benchmarks/results/precision.md.
+# small CNNs on scikit-image's photos); odconv_resnet18's takes many minutes (benchmarks/results/
+# precision.md).  swin_t and vit_b_16 get dynamic INT8 first (`export --int8-activations dynamic`, under
+# a minute); with random weights their top-1 margins are ~0.03 logits, so the agreement budget is off
+# there (--min-agreement 0; the accuracy evidence is benchmarks/results/transformers.md's trained Swin).
 CALIB = {"sample": "digits", "resnet18": "photos", "mobilenet_v3_small": "photos"}
+DYNAMIC_INT8 = ("swin_t", "vit_b_16")
 SET = {"sample": None, "resnet18": {}, "mobilenet_v3_small": {}, "odconv_resnet18": {"kernel_num": 4},
        "swin_t": {}, "vit_b_16": {}}
 
@@ -46,6 +49,15 @@ def checkpoint(name: str) -> Path:
     return path
 
 
+def photos() -> Path:
+    """scikit-image's bundled photos as files (calibration and the INT8 check)."""
+    if not (WORK / "photos").is_dir():
+        from precision_bench import photo_dir
+
+        photo_dir(WORK)
+    return WORK / "photos"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=",".join(SET))
@@ -65,13 +77,18 @@ def main():
         if name == "sample":
             cmd += ["--data", "digits"]
         if CALIB.get(name) == "photos":
-            if not (WORK / "photos").is_dir():
-                from precision_bench import photo_dir
-
-                photo_dir(WORK)
+            photos()
             cmd += ["--calib", "benchmarks/.work/photos"]
         elif CALIB.get(name):
             cmd += ["--calib", CALIB[name]]
+        if name in DYNAMIC_INT8:
+            photos()
+            pre = ["edgecv", "export", rel, "--precision", "int8", "--int8-activations", "dynamic",
+                   "--calib", "benchmarks/.work/photos", "--min-agreement", "0"]
+            print("$", " ".join(pre), flush=True)
+            q = subprocess.run([sys.executable, "-m", "edgecv.cli", *pre[1:]], cwd=ROOT, capture_output=True, text=True)
+            sections.append(f"- `{' '.join(pre)}`" + ("" if q.returncode == 0 else
+                                                     f" failed: {q.stderr.strip().splitlines()[-1][:200]}"))
         print("$", " ".join(cmd), flush=True)
         proc = subprocess.run([sys.executable, "-m", "edgecv.cli", *cmd[1:]], cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -103,9 +120,10 @@ def main():
             "for int8); *x floor* = p50 / floor (near 1: compute-bound at the cores' MatMul speed).  *mem* = resident "
             "memory the candidate added when loaded and first run (torch eager includes importing torch).  "
             "Weights are random except the sample model's.  INT8 is quantized here (`--calib`) for the sample "
-            "(512 built-in digits), resnet18 and mobilenet_v3_small (scikit-image's photos); for odconv_resnet18, "
-            "swin_t and vit_b_16 quantization takes many minutes each: their INT8 results are in "
-            "benchmarks/results/precision.md.\n\n"
+            "(512 built-in digits), resnet18 and mobilenet_v3_small (scikit-image's photos), static QDQ chosen by "
+            "measurement; swin_t and vit_b_16 get dynamic INT8 (MatMuls only; with random weights their agreement "
+            "budget is off, see benchmarks/results/transformers.md for a trained Swin); odconv_resnet18's "
+            "quantization takes many minutes: its INT8 result is in benchmarks/results/precision.md.\n\n"
             "| model | candidate | batch | p50 ms | p95 ms | images/s | speed-up vs eager | MB | mem MB | "
             "GFLOPs/img | floor ms | x floor | accuracy |\n|" + "---|" * 13 + "\n")
     if notes:
