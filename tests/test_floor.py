@@ -82,3 +82,17 @@ def test_scan_bodies_are_counted_per_iteration(tmp_path):
     for batch in (1, 3):
         flops, notes = model_flops(path, batch=batch)
         assert flops == batch * 2 * 8 * 10 * 10 * 27 and notes == []
+
+
+def test_bench_names_two_files_of_one_name_by_path(sample_onnx, tmp_path):
+    import shutil
+
+    from edgecv.cli.bench_plan import plan
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = shutil.copy(sample_onnx, tmp_path / "a" / "m.onnx"), shutil.copy(sample_onnx, tmp_path / "b" / "m.onnx")
+    cands, _ = plan([tmp_path / "a" / "m.onnx", tmp_path / "b" / "m.onnx"], ["onnxruntime"], tmp_path, None, print)
+    assert [c.label for c in cands] == [str(a), str(b)]
+    cands, _ = plan([tmp_path / "a" / "m.onnx"], ["onnxruntime"], tmp_path, None, print)
+    assert [c.label for c in cands] == ["m.onnx"]  # one file keeps its short name

@@ -151,3 +151,10 @@ def test_per_layer_blames_the_conv_not_a_reused_relu(tmp_path):
     assert d is not None, "no divergence found"
     # the exporter folds bn2 into conv2: the fused node carries one of the two scopes
     assert d.module == "layer3.1.conv2" or (d.module == "layer3.1.bn2" and "layer3.1.conv2" in d.fused), d.describe()
+
+
+def test_an_exported_file_as_the_reference_is_refused_with_a_hint(sample_onnx):
+    r = CliRunner().invoke(app, ["verify", str(sample_onnx), str(sample_onnx)])
+    assert r.exit_code == 2
+    assert "is an exported model, and verify's reference is the checkpoint" in r.output
+    assert "pickled" not in r.output  # not the misleading message the weight loader gave before

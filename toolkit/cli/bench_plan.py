@@ -83,4 +83,8 @@ def plan(models: list[Path], backends: list[str], workdir: Path, calib: Path | N
     for c in cands:
         if c.flops_from is None and c.group in fp32_of:
             c.flops_from = fp32_of[c.group]
+    names = [c.label for c in cands]
+    for c in cands:  # two files of one name (a/m.onnx, b/m.onnx): the rows say which is which
+        if names.count(c.label) > 1 and c.label == c.path.name:
+            c.label = str(c.path)
     return cands, skips

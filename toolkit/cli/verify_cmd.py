@@ -46,6 +46,10 @@ def verify_cmd(
 
     if reference not in ("fp32", "fp64"):
         raise EdgecvError(f"--reference {reference!r} is not fp32 or fp64")
+    if checkpoint.suffix.lower() in (".onnx", ".engine"):
+        raise EdgecvError(f"{checkpoint} is an exported model, and verify's reference is the checkpoint it came "
+                          "from", "pass the checkpoint first and the exported files after it; `edgecv eval A B DATA` "
+                          "compares exported files on labelled images")
     try:
         bs = [int(b) for b in batch_sizes.split(",")]
         sd = [int(s) for s in seeds.split(",")]
