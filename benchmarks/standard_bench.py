@@ -49,6 +49,12 @@ def checkpoint(name: str) -> Path:
     return path
 
 
+def edgecv(cmd: list[str]) -> subprocess.CompletedProcess:
+    """Run ``edgecv ...`` (as written in BENCHMARKS.md) with this interpreter, from the repository root."""
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.run([sys.executable, "-m", "edgecv.cli", *cmd[1:]], cwd=ROOT, capture_output=True, text=True)
+
+
 def photos() -> Path:
     """scikit-image's bundled photos as files (calibration and the INT8 check)."""
     if not (WORK / "photos").is_dir():
@@ -85,12 +91,10 @@ def main():
             photos()
             pre = ["edgecv", "export", rel, "--precision", "int8", "--int8-activations", "dynamic",
                    "--calib", "benchmarks/.work/photos", "--min-agreement", "0"]
-            print("$", " ".join(pre), flush=True)
-            q = subprocess.run([sys.executable, "-m", "edgecv.cli", *pre[1:]], cwd=ROOT, capture_output=True, text=True)
+            q = edgecv(pre)
             sections.append(f"- `{' '.join(pre)}`" + ("" if q.returncode == 0 else
                                                      f" failed: {q.stderr.strip().splitlines()[-1][:200]}"))
-        print("$", " ".join(cmd), flush=True)
-        proc = subprocess.run([sys.executable, "-m", "edgecv.cli", *cmd[1:]], cwd=ROOT, capture_output=True, text=True)
+        proc = edgecv(cmd)
         if proc.returncode != 0:
             sections.append(f"- `{' '.join(cmd)}` failed: {proc.stderr.strip().splitlines()[-1][:200]}")
             print(proc.stderr[-2000:], flush=True)

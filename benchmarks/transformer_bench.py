@@ -112,12 +112,13 @@ def trained_swin(epochs: int) -> str:
     fp32 = WORK / "tiny_swin.fp32.onnx"
     prog.save(str(fp32))
     import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
+    from onnxruntime.quantization import quant_pre_process
+
+    from edgecv.exporters.precision.int8 import quantize_matmuls_dynamic
 
     pre, q = WORK / "tiny_swin.pre.onnx", WORK / "tiny_swin.int8.onnx"
     quant_pre_process(str(fp32), str(pre))
-    quantize_dynamic(str(pre), str(q), op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=True,
-                     weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
+    quantize_matmuls_dynamic(pre, q)  # what `export --int8-activations dynamic` runs
 
     def logits(p):
         s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])

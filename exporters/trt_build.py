@@ -37,12 +37,9 @@ def require_tensorrt():
 TRT_UNSUPPORTED = ("MatMulInteger", "DynamicQuantizeLinear", "ConvInteger", "QLinearConv", "QLinearMatMul")
 
 
-def trt_unsupported_ops(onnx_path) -> list[str]:
+def trt_unsupported_ops(graph) -> list[str]:
     """Operators in the graph that TensorRT cannot parse: the integer ones above and ONNX Runtime's
     own domain (com.microsoft)."""
-    import onnx
-
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
     return sorted({n.op_type for n in graph.node if n.op_type in TRT_UNSUPPORTED or n.domain == "com.microsoft"})
 
 
@@ -59,8 +56,11 @@ def build_engine(onnx_path, out=None, *, min_batch: int = 1, opt_batch: int = 8,
     from edgecv.runtimes.backends.onnx_meta import read_spec
     from edgecv.runtimes.backends.trt import read_engine_info, write_sidecar
 
+    import onnx
+
     onnx_path = Path(onnx_path)
-    unsupported = trt_unsupported_ops(onnx_path)
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    unsupported = trt_unsupported_ops(graph)
     if unsupported:
         raise EdgecvError(f"{onnx_path.name} uses operators TensorRT cannot parse ({', '.join(unsupported)}: "
                           "ONNX Runtime's dynamic INT8)", "build the engine from the fp32 ONNX; for TensorRT INT8 "
@@ -72,9 +72,7 @@ def build_engine(onnx_path, out=None, *, min_batch: int = 1, opt_batch: int = 8,
         raise EdgecvError(f"{onnx_path} has no edgecv spec", "export it with `edgecv export` first")
     if not 1 <= min_batch <= opt_batch <= max_batch:
         raise EdgecvError(f"batch profile min {min_batch} <= opt {opt_batch} <= max {max_batch} does not hold")
-    import onnx
-
-    graph_input = onnx.load(str(onnx_path), load_external_data=False).graph.input[0]
+    graph_input = graph.input[0]
     dynamic = not graph_input.type.tensor_type.shape.dim[0].dim_value
     precision = explicit_precision(onnx_path) or "fp32"
     want = engine_key(sha256_file(onnx_path), precision, (min_batch, opt_batch, max_batch) if dynamic else None,

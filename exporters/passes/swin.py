@@ -20,6 +20,7 @@ the original function.  ``_patch_merging_pad`` likewise skips its zero pad.
 from __future__ import annotations
 
 import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -75,7 +76,8 @@ def window_attention(original):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         attn = (q * (C // heads) ** -0.5).matmul(k.transpose(-2, -1))
         if sh or sw:
-            bias = relative_position_bias + torch.from_numpy(shift_mask(ph, pw, wh, ww, sh, sw)).to(attn.dtype).unsqueeze(1)
+            mask = torch.from_numpy(shift_mask(ph, pw, wh, ww, sh, sw)).to(attn.dtype)
+            bias = relative_position_bias + mask.unsqueeze(1)
             attn = (attn.view(B, windows, heads, tokens, tokens) + bias).view(B * windows, heads, tokens, tokens)
         else:
             attn = attn + relative_position_bias

@@ -29,8 +29,8 @@ import numpy as np
 from edgecv.errors import CheckFailed, EdgecvError
 from edgecv.exporters.precision.calib import CalibSet, load_calibration, reader
 
-ACTIVATIONS = ("u8", "u8-reduced", "s8", "dynamic")
-STATIC = ACTIVATIONS[:3]
+STATIC = ("u8", "u8-reduced", "s8")  # QDQ, calibrated
+ACTIVATIONS = (*STATIC, "dynamic")
 METHODS = ("minmax", "entropy", "percentile")
 
 
@@ -141,18 +141,24 @@ def _pre_process(src: Path, tmp: Path, notes: list[str]) -> Path:
     return pre
 
 
+def quantize_matmuls_dynamic(pre: Path, out: Path, per_channel: bool = True, exclude=()) -> None:
+    """The "dynamic" candidate: MatMuls with constant weights only, int8 weights, activations
+    quantized per batch at run time."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # 7-bit weights: u8 x s8 products cannot saturate vpmaddubsw on CPUs without VNNI (per-channel
+    # full-range weights lost 2% top-1 agreement on a trained tiny Swin on AVX2; 7-bit: 0.3%)
+    quantize_dynamic(str(pre), str(out), op_types_to_quantize=["MatMul"], per_channel=per_channel,
+                     reduce_range=True, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude),
+                     extra_options={"MatMulConstBOnly": True})
+
+
 def _quantize(pre: Path, input_name: str, out: Path, cs: CalibSet, acts: str, exclude: list[str],
               opts: Int8Options) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if acts == "dynamic":
-        from onnxruntime.quantization import quantize_dynamic
-
-        # 7-bit weights: u8 x s8 products cannot saturate vpmaddubsw on CPUs without VNNI (per-channel
-        # full-range weights lost 2% top-1 agreement on a trained tiny Swin on AVX2; 7-bit: 0.3%)
-        quantize_dynamic(str(pre), str(out), op_types_to_quantize=["MatMul"], per_channel=opts.per_channel,
-                         reduce_range=True, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude),
-                         extra_options={"MatMulConstBOnly": True})
+        quantize_matmuls_dynamic(pre, out, opts.per_channel, exclude)
         return
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[opts.method]

@@ -41,12 +41,12 @@ def verify_cmd(
     import json
 
     from edgecv.errors import EdgecvError
-    from edgecv.formats import is_image
+    from edgecv.formats import backend_of, is_image
     from edgecv.verify import verify
 
     if reference not in ("fp32", "fp64"):
         raise EdgecvError(f"--reference {reference!r} is not fp32 or fp64")
-    if checkpoint.suffix.lower() in (".onnx", ".engine"):
+    if backend_of(checkpoint) in ("onnxruntime", "tensorrt"):
         raise EdgecvError(f"{checkpoint} is an exported model, and verify's reference is the checkpoint it came "
                           "from", "pass the checkpoint first and the exported files after it; `edgecv eval A B DATA` "
                           "compares exported files on labelled images")
