@@ -17,7 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from torchvision import transforms as T

@@ -252,6 +252,7 @@ def export_onnx(checkpoint, options: ExportOptions,
     from edgecv import __version__
     from edgecv.fileio import atomic_write
     from edgecv.loaders.checkpoint import load_model
+    from edgecv.loaders.finish import FOREIGN
     from edgecv.exporters.passes import PassOptions, apply_module_passes
     from edgecv.exporters.scan_conv import expand_scan_nodes
 
@@ -281,6 +282,13 @@ def export_onnx(checkpoint, options: ExportOptions,
     spec = copy.deepcopy(lm.spec)
     if lm.fixed_batch and dynamic:
         dynamic, options.batch = False, lm.fixed_batch
+    if lm.kind not in FOREIGN:  # foreign models were probed at load; a zoo model at a stated size is not
+        from edgecv.loaders.probe import forward
+
+        reason = forward(lm.model, spec.channels, spec.input_size, lm.fixed_batch or 2)[1]
+        if reason is not None:
+            raise EdgecvError(f"{spec.arch} does not run on a {spec.channels}x{spec.input_size[0]}x"
+                              f"{spec.input_size[1]} input ({reason})", "check --imgsz (and --channel-order)")
     stage("load", t, f"{spec.arch} ({lm.kind}), {spec.num_classes} classes, input "
           f"{spec.channels}x{spec.input_size[0]}x{spec.input_size[1]}")
     for note in lm.notes:

@@ -117,11 +117,12 @@ def write_triton_repo(onnx_path, repo, name: str | None = None, *, version: int 
 
     from edgecv.fileio import atomic_write_text
     from edgecv.formats import safe_model_name
-    from edgecv.runtimes.backends.onnx_meta import read_spec
+    from edgecv.runtimes.modelfile.onnx_file import load_model_proto, read_spec
 
     onnx_path, repo = Path(onnx_path), Path(repo)
     if not onnx_path.is_file():
         raise EdgecvError(f"{onnx_path} does not exist")
+    load_model_proto(onnx_path)  # a graph, with its external data inside its folder
     if repo.exists() and not repo.is_dir():
         raise EdgecvError(f"{repo} is a file, not a model repository folder", "give -o a folder path")
     name = safe_model_name(name or onnx_path.name.split(".")[0])

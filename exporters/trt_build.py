@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edgecv.errors import EdgecvError, RuntimeFailure
 from edgecv.fileio import atomic_write, sha256_file
-from edgecv.runtimes.backends.trt_identity import engine_key, gpu_identity, stale_reason
+from edgecv.runtimes.modelfile.engine import engine_key, gpu_identity, stale_reason
 
 
 def require_tensorrt():
@@ -45,7 +45,7 @@ def trt_unsupported_ops(graph) -> list[str]:
 
 def explicit_precision(onnx_path) -> str | None:
     """``int8`` for a Q/DQ ONNX, ``fp16`` for an fp16 one (both built strongly typed), ``None`` for fp32."""
-    from edgecv.runtimes.backends.onnx_meta import onnx_precision
+    from edgecv.runtimes.modelfile.onnx_file import onnx_precision
 
     precision = onnx_precision(onnx_path)
     return None if precision == "fp32" else precision
@@ -53,13 +53,11 @@ def explicit_precision(onnx_path) -> str | None:
 
 def build_engine(onnx_path, out=None, *, min_batch: int = 1, opt_batch: int = 8, max_batch: int = 32,
                  workspace_gib: float = 2.0, rebuild: bool = False, say=None, **_ignored) -> Path:
-    from edgecv.runtimes.backends.onnx_meta import read_spec
-    from edgecv.runtimes.backends.trt import read_engine_info, write_sidecar
-
-    import onnx
+    from edgecv.runtimes.modelfile.onnx_file import load_model_proto, read_spec
+    from edgecv.runtimes.modelfile.engine import read_engine_info, write_sidecar
 
     onnx_path = Path(onnx_path)
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    graph = load_model_proto(onnx_path).graph
     unsupported = trt_unsupported_ops(graph)
     if unsupported:
         raise EdgecvError(f"{onnx_path.name} uses operators TensorRT cannot parse ({', '.join(unsupported)}: "

@@ -34,6 +34,7 @@ class Runtime:
         self.outputs: list[TensorInfo] = []
         self.name = self.backend
         self.active = False
+        self.threads: int | None = None  # CPU threads one inference uses (None: not a CPU backend)
 
     # -- what a backend implements -------------------------------------------------------------
     def activate_impl(self):

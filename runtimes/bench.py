@@ -16,6 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+# p95 / p50 above this: the timings were disturbed (another process, throttling), and the row's
+# speed-ups are not to be trusted; `edgecv bench` says so.
+BUSY_SPREAD = 1.5
+
 
 @dataclass
 class Candidate:
@@ -128,10 +132,13 @@ def bench_candidates(cands: list[Candidate], batches=(1, 8), seconds=3.0, thread
                 group = [(cc, r) for cc, r, _ in live if cc.group == c.group]
                 base = next((r for cc, r in group if r.backend == "torch"), group[0][1])
                 precision = precision_of_spec(rt.spec) if rt.backend != "torch" else "fp32"
+                p95 = float(np.percentile(t, 95) * 1e3)
                 row = {"model": c.group, "candidate": c.label or f"{rt.backend} {precision}", "file": c.path.name,
-                       "runtime": rt.name, "precision": precision, "size_mb": c.path.stat().st_size / 1e6,
-                       "batch": b, "p50_ms": p50s[id(rt)], "p95_ms": float(np.percentile(t, 95) * 1e3),
-                       "images_per_s": float(b * len(t) / t.sum()), "speedup": p50s[id(base)] / p50s[id(rt)],
+                       "runtime": rt.name, "threads": rt.threads, "precision": precision,
+                       "size_mb": c.path.stat().st_size / 1e6, "batch": b, "p50_ms": p50s[id(rt)], "p95_ms": p95,
+                       # from the median, like the latency beside it: one stall does not move it
+                       "images_per_s": b * 1e3 / p50s[id(rt)], "spread": p95 / p50s[id(rt)],
+                       "speedup": p50s[id(base)] / p50s[id(rt)],
                        "speedup_over": "torch eager" if base.backend == "torch" else Path(str(base.path)).name,
                        "memory_mb": m, "accuracy": accuracy.get(id(rt))}
                 if floor:

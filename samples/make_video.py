@@ -1,4 +1,10 @@
-"""Write a short lossless video (FFV1 in .mkv) from the sample photos: python samples/make_video.py OUT.mkv"""
+"""Write a short video of the sample digits, each held for a few frames, as a camera pointed at them
+would see them: python samples/make_video.py OUT.mkv [--codec mp4v|ffv1]
+
+The frames are square (the digits model resizes its whole input to 28 x 28) and lossless FFV1 on
+request, so a test can compare frame-by-frame predictions with the images themselves.
+"""
+import argparse
 import sys
 from pathlib import Path
 
@@ -7,19 +13,22 @@ import cv2
 HERE = Path(__file__).resolve().parent
 
 
-def main(out: str, size=(640, 480), fps=15, repeats=10):
-    photos = sorted((HERE / "photos").glob("*.jpg"))
-    w = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"FFV1"), fps, size)
+def main(out: str, size: int = 240, fps: int = 15, hold: int = 3, codec: str = "mp4v"):
+    digits = sorted((HERE / "digits").rglob("*.png"))
+    w = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*{"mp4v": "mp4v", "ffv1": "FFV1"}[codec]), fps, (size, size))
     if not w.isOpened():
         sys.exit(f"cannot write {out}")
-    for _ in range(repeats):
-        for p in photos:
-            img = cv2.resize(cv2.imread(str(p)), size, interpolation=cv2.INTER_AREA)
-            for _ in range(3):  # each photo held for 3 frames
-                w.write(img)
+    for p in digits:
+        img = cv2.resize(cv2.imread(str(p)), (size, size), interpolation=cv2.INTER_NEAREST)
+        for _ in range(hold):  # each digit held for a few frames
+            w.write(img)
     w.release()
-    print(f"wrote {out}: {repeats * len(photos) * 3} frames at {size[0]}x{size[1]}")
+    print(f"wrote {out}: {len(digits) * hold} frames of {len(digits)} digits at {size}x{size}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "samples/sample_video.mkv")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", nargs="?", default="samples/sample_video.mkv")
+    ap.add_argument("--codec", choices=("mp4v", "ffv1"), default="mp4v")
+    a = ap.parse_args()
+    main(a.out, codec=a.codec)

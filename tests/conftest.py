@@ -57,3 +57,33 @@ def sample_onnx(tmp_path_factory, sample_model) -> Path:
 @pytest.fixture(scope="session")
 def digit_images() -> list[Path]:
     return sorted((SAMPLES / "digits").rglob("*.png"))
+
+
+@pytest.fixture(scope="session")
+def zoo_export(tmp_path_factory):
+    """``zoo_export(name, size)`` -> (checkpoint, ONNX export result): a zoo model with random weights
+    saved as an edgecv checkpoint and exported with the defaults, once per session (exports cost
+    seconds of tracing each; tests that read the same export share it)."""
+    import torch
+
+    from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+    from edgecv.loaders.checkpoint import save_checkpoint
+    from edgecv.models import create_model, default_spec
+    from edgecv.spec import scale_resize
+
+    cache = {}
+
+    def get(name: str, size: int | None = None, num_classes: int = 10):
+        key = (name, size, num_classes)
+        if key not in cache:
+            torch.manual_seed(0)
+            d = tmp_path_factory.mktemp(name)
+            spec = default_spec(name, num_classes=num_classes)
+            if size:  # trained at this size: the checkpoint says so, as edgecv train's would
+                spec.resize = scale_resize(spec.resize, spec.input_size, (size, size))
+                spec.input_size = (size, size)
+            ck = save_checkpoint(d / f"{name}.pt", create_model(name, num_classes=num_classes).eval(), spec)
+            cache[key] = ck, export_onnx(ck, ExportOptions())
+        return cache[key]
+
+    return get

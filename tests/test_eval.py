@@ -35,9 +35,16 @@ def test_eval_on_digits_folder_across_backends_with_plot(sample_model, sample_on
     assert onnx_res["images"] == 30 and onnx_res["accuracy"] >= 0.9
     assert onnx_res["confusion"] == torch_res["confusion"]  # same preprocessing, same answers
     assert sum(map(sum, onnx_res["confusion"])) == 30
-    for name in ("cm-digits_fusion_cnn.png", f"cm-{sample_onnx.stem}.png"):
+    for name in ("cm-digits_fusion_cnn.pt.png", f"cm-{sample_onnx.name}.png"):  # one matrix per model
         png = tmp_path / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same model as a checkpoint and an ONNX of the same stem: two files, two per-class tables
+    same_stem = tmp_path / "digits_fusion_cnn.onnx"
+    shutil.copy(sample_onnx, same_stem)
+    r = runner.invoke(app, ["eval", str(sample_model), str(same_stem), str(data), "--plot", str(tmp_path / "x.png")])
+    assert r.exit_code == 0, r.stderr
+    assert {p.name for p in tmp_path.glob("x-*.png")} == {"x-digits_fusion_cnn.pt.png", "x-digits_fusion_cnn.onnx.png"}
+    assert r.stdout.count("per class:") == 2
 
 
 def test_eval_builtin_set_and_errors(sample_onnx, tmp_path):

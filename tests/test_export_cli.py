@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from edgecv.loaders.checkpoint import save_checkpoint
 from edgecv.cli import app
 from edgecv.models import create_model, default_spec
-from edgecv.runtimes.backends.onnx_meta import read_spec
+from edgecv.runtimes.modelfile.onnx_file import read_spec
 from helpers import ort_run, rel_err
 
 runner = CliRunner()
@@ -87,26 +87,49 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, sample_copy):
     assert not list(tmp_path.glob("*.onnx"))
 
 
-def test_bare_state_dict_with_arch_and_odconv_auto(tmp_path):
+def test_bare_state_dict_with_arch_and_odconv_for_tensorrt(tmp_path):
+    """Bare weights with --arch; --target tensorrt makes every ODConv kernel a constant (static-mix)
+    instead of the Scan (the default, held by the representative export)."""
     torch.manual_seed(0)
     m = create_model("odconv_msff_net", num_classes=43).eval()
     torch.save({"state_dict": m.state_dict()}, tmp_path / "gtsrb.pth")
-    r = runner.invoke(app, ["export", str(tmp_path / "gtsrb.pth"), "--arch", "odconv_msff_net",
-                            "--imgsz", "32", "32", "--json"])
+    r = runner.invoke(app, ["export", str(tmp_path / "gtsrb.pth"), "--arch", "odconv_msff_net", "--imgsz", "32", "32",
+                            "--target", "tensorrt", "-o", str(tmp_path / "trt.onnx"), "--json"])
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)
-    assert s["passes"] == {"fold_msff": 1, "rewrite_odconv": 2}
-    assert s["inputs"][0]["shape"] == ["batch", 3, 32, 32]
-    assert read_spec(tmp_path / "gtsrb.onnx").extra["export"]["odconv_mode"] == "scan"
-    r = runner.invoke(app, ["export", str(tmp_path / "gtsrb.pth"), "--arch", "odconv_msff_net",
-                            "--target", "tensorrt", "-o", str(tmp_path / "trt.onnx")])
-    assert r.exit_code == 0, r.output
+    assert s["passes"] == {"fold_msff": 1, "rewrite_odconv": 2} and s["inputs"][0]["shape"] == ["batch", 3, 32, 32]
+    graph = onnx.load(tmp_path / "trt.onnx").graph
     assert read_spec(tmp_path / "trt.onnx").extra["export"]["odconv_mode"] == "static-mix"
+    inits = {i.name for i in graph.initializer}
+    assert not any(n.op_type == "Scan" for n in graph.node)
+    assert all(n.input[1] in inits for n in graph.node if n.op_type == "Conv")
 
 
-@pytest.mark.parametrize("name,size", [("resnet18", 64), ("mobilenet_v3_small", 64), ("vit_b_16", 32),
-                                       ("swin_t", 64), ("bilinear_resnet34", 64), ("odconv_resnet18", 32)])
-def test_representative_models_export_and_validate(name, size, tmp_path):
+# One model per kind of network edgecv's exporter meets (plain conv, depthwise + squeeze-excite, the
+# bilinear pool, ODConv's per-sample kernels in a ResNet with stride-2 and downsample blocks, MSFF);
+# each export is shared with verify's test of the same file.  Full-size transformers: test-all.
+# MobileNetV3 (depthwise, squeeze-excite, hardswish) and odconv_resnet18 take 25-30 s each to trace:
+# they run in test-all (and every torchvision model in benchmarks/coverage.py).
+REPRESENTATIVE = [("resnet18", 64), ("bilinear_resnet34", 32), ("odconv_msff_net", None),
+                  pytest.param("mobilenet_v3_small", 64, marks=pytest.mark.slow),
+                  pytest.param("odconv_resnet18", 32, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name,size", REPRESENTATIVE)
+def test_representative_models_export_dynamic_and_validate(name, size, zoo_export):
+    _, res = zoo_export(name, size)
+    assert res.validation.ok and res.inputs[0]["shape"][0] == "batch"
+    assert res.inputs[0]["shape"][1:] == [3, *res.spec.input_size]
+    assert {r[0] for r in res.validation.rows} >= {"random b=1", "random b=3"}  # two batch sizes
+    if name.startswith("odconv"):  # every ODConv rewritten, the per-sample conv as a Scan
+        assert res.passes["rewrite_odconv"] == {"odconv_resnet18": 16, "odconv_msff_net": 2}[name]
+        assert res.spec.extra["export"]["odconv_mode"] == "scan"
+        assert any(n.op_type == "Scan" for n in onnx.load(res.path).graph.node)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,size", [("vit_b_16", 32), ("swin_t", 64)])
+def test_full_size_transformers_export_and_validate(name, size, tmp_path):
     from edgecv.exporters.onnx_export import ExportOptions, export_onnx
 
     torch.manual_seed(0)
@@ -115,3 +138,22 @@ def test_representative_models_export_and_validate(name, size, tmp_path):
     ck = save_checkpoint(tmp_path / f"{name}.pt", m, default_spec(name, num_classes=10, model_kwargs=kwargs))
     res = export_onnx(ck, ExportOptions(imgsz=(size, size)))
     assert res.validation.ok and res.inputs[0]["shape"] == ["batch", 3, size, size]
+
+
+def test_torchvision_vit_class_exports_from_a_model_file(tmp_path):
+    """vit_b_16's class (torchvision's VisionTransformer) at test size, through --model-file."""
+    from pathlib import Path
+
+    user = Path(__file__).parent / "user_models" / "tiny_tv.py"
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tiny_tv", user)
+    tiny_tv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny_tv)
+    torch.manual_seed(0)
+    torch.save(tiny_tv.tiny_vit(num_classes=4).state_dict(), tmp_path / "vit.pth")
+    r = runner.invoke(app, ["export", str(tmp_path / "vit.pth"), "--model-file", f"{user}:tiny_vit", "--imgsz", "32",
+                            "32", "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["inputs"][0]["shape"] == ["batch", 3, 32, 32] and s["validation"]["max_rel"] < 1e-4

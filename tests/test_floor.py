@@ -96,3 +96,23 @@ def test_bench_names_two_files_of_one_name_by_path(sample_onnx, tmp_path):
     assert [c.label for c in cands] == [str(a), str(b)]
     cands, _ = plan([tmp_path / "a" / "m.onnx"], ["onnxruntime"], tmp_path, None, print)
     assert [c.label for c in cands] == ["m.onnx"]  # one file keeps its short name
+
+
+def test_bench_rows_say_their_threads_and_a_busy_machine_is_warned(sample_onnx, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    import edgecv.runtimes.bench as bench
+    from edgecv.cli import app
+
+    r = CliRunner().invoke(app, ["bench", str(sample_onnx), "--batch-sizes", "1", "--seconds", "0.2", "--no-floor",
+                                 "--threads", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)["rows"][0]
+    assert row["threads"] == 1 and row["spread"] == pytest.approx(row["p95_ms"] / row["p50_ms"])
+    assert row["images_per_s"] == pytest.approx(1e3 / row["p50_ms"])  # from the median, as the latency is
+    monkeypatch.setattr(bench, "BUSY_SPREAD", 0.5)  # any spread counts as busy
+    r = CliRunner().invoke(app, ["bench", str(sample_onnx), "--batch-sizes", "1", "--seconds", "0.2", "--no-floor"])
+    assert r.exit_code == 0 and "the machine was busy while it was timed" in r.stderr, r.stderr
+    assert "threads" in r.stdout

@@ -286,3 +286,21 @@ def test_resize_pair_matches_torchvision():
     np.testing.assert_allclose(eval_transform(spec)(im).numpy(), want, atol=1e-6)
     got = Preprocessor(spec)(np.asarray(im))
     assert np.abs(got - want).max() < 1.01 / 255 / min(spec.std)  # within one grey level
+
+
+def test_one_model_one_assumption_whatever_form_its_weights_take(tmp_path):
+    """swin_t as a bare state_dict with --arch and as a pickled module gets the same assumed
+    preprocessing: torchvision's own for its weights (resize 232, bicubic)."""
+    from edgecv.models import create_model
+
+    m = create_model("swin_t", num_classes=5)
+    torch.save(m.state_dict(), tmp_path / "sd.pth")
+    del m.edgecv_arch  # as a user's own torchvision.models.swin_t() would be pickled
+    torch.save(m, tmp_path / "module.pt")
+    a = load_model(tmp_path / "sd.pth", arch="swin_t").spec
+    b = load_model(tmp_path / "module.pt", unsafe=True).spec
+    assert b.arch == a.arch == "swin_t"
+    for field in ("resize", "interpolation", "mean", "std", "channel_order"):
+        assert getattr(a, field) == getattr(b, field), field
+        assert a.provenance[field] == b.provenance[field] == "assumed"
+    assert (a.resize, a.interpolation) == (232, "bicubic")

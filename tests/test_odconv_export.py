@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from edgecv.exporters.passes.odconv import MODES, ODConv2dExport, rewrite_odconv
-from edgecv.models import create_model
 from edgecv.models.odconv import ODConv2d
 from helpers import export_proto, ort_run, rel_err
 
@@ -24,6 +23,7 @@ def _layer(kernel_num, k, stride, groups, cin=8, cout=16):
     return m
 
 
+@pytest.mark.float_kernels
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kernel_num,k,stride,groups", CONFIGS)
 def test_rewrite_matches_upstream_eager(mode, kernel_num, k, stride, groups):
@@ -34,13 +34,18 @@ def test_rewrite_matches_upstream_eager(mode, kernel_num, k, stride, groups):
         assert rel_err(m(x).numpy(), new(x).numpy()) <= 1e-6
 
 
+# Exported per mode: each kernel size, a stride-2 and a grouped layer (every combination is held exact
+# in eager by test_rewrite_matches_upstream_eager; each export costs seconds of tracing per layer).
+EXPORTED = [(1, 1, 1), (3, 2, 4), (5, 1, 1)]  # (k, stride, groups)
+
+
 class Stack(nn.Module):
-    """Every (k, stride, groups) combination for one kernel_num, chained."""
+    """One ODConv layer per EXPORTED configuration, chained."""
 
     def __init__(self, kernel_num):
         super().__init__()
         layers = []
-        for _, k, stride, groups in [cfg for cfg in CONFIGS if cfg[0] == kernel_num]:
+        for k, stride, groups in EXPORTED:
             layers += [_layer(kernel_num, k, stride, groups, cin=8, cout=8), nn.BatchNorm2d(8)]
         self.body = nn.Sequential(*layers)
 
@@ -53,7 +58,7 @@ class Stack(nn.Module):
 def test_exported_rewrite_is_exact_at_batch_1_2_7(mode, kernel_num):
     ref = Stack(kernel_num).eval()
     model = copy.deepcopy(ref)
-    assert rewrite_odconv(model, mode) == 12
+    assert rewrite_odconv(model, mode) == len(EXPORTED)
     proto = export_proto(model, torch.randn(2, 8, 24, 24))
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param
     ops = {n.op_type for n in proto.graph.node}
@@ -67,17 +72,6 @@ def test_exported_rewrite_is_exact_at_batch_1_2_7(mode, kernel_num):
         with torch.no_grad():
             expected = ref(x).numpy()
         assert rel_err(expected, ort_run(proto, x.numpy())) <= 1e-5
-
-
-def test_scan_mode_on_od_resnet_exports_stride_2_and_downsample():
-    torch.manual_seed(0)
-    ref = create_model("odconv_resnet18", num_classes=7, kernel_num=4).eval()
-    model = copy.deepcopy(ref)
-    assert rewrite_odconv(model, "scan") == 16
-    proto = export_proto(model, torch.randn(2, 3, 32, 32))
-    x = torch.randn(3, 3, 32, 32)
-    with torch.no_grad():
-        assert rel_err(ref(x).numpy(), ort_run(proto, x.numpy())) <= 1e-5
 
 
 def test_temperature_is_reset_to_inference_value():

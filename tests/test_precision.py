@@ -13,7 +13,7 @@ from edgecv.cli import app
 from edgecv.errors import CheckFailed
 from edgecv.exporters.precision.int8 import Int8Options, quantize_int8
 from edgecv.runtimes import load
-from edgecv.runtimes.backends.onnx_meta import read_spec
+from edgecv.runtimes.modelfile.onnx_file import read_spec
 
 from helpers import run_cli_without_torch
 
@@ -154,7 +154,7 @@ def test_output_paths():
 
 def test_engine_identity_decides_reuse_rebuild_and_refusal():
     """The TensorRT engine cache key and the foreign-engine check (pure logic: no TensorRT here)."""
-    from edgecv.runtimes.backends.trt_identity import engine_key, foreign_reason, stale_reason
+    from edgecv.runtimes.modelfile.engine import engine_key, foreign_reason, stale_reason
 
     gpu = {"gpu": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
     key = engine_key("abc", "int8", (1, 8, 32), 2.0, "10.9.0", gpu)
@@ -250,7 +250,7 @@ def test_dynamic_int8_is_measured_for_matmul_models_only(token_mixer_fp32, sampl
 def test_dynamic_int8_runs_on_onnx_runtime_and_is_refused_by_tensorrt(token_mixer_fp32, digits_dir, tmp_path):
     from edgecv.errors import EdgecvError
     from edgecv.exporters.trt_build import build_engine
-    from edgecv.runtimes.backends.onnx_meta import onnx_precision
+    from edgecv.runtimes.modelfile.onnx_file import onnx_precision
 
     r = quantize_int8(token_mixer_fp32, tmp_path / "m.int8.onnx",
                       Int8Options(calib=digits_dir, activations="dynamic", bench_seconds=0.1))

@@ -1,7 +1,5 @@
 """`edgecv run --ray`: Ray Data + an actor pool give the rows the local `run` gives."""
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -19,11 +17,14 @@ def _images(tmp_path, digit_images):
 def test_ray_rows_equal_local_run(tmp_path, sample_onnx, digit_images):
     from edgecv.runtimes.pipeline.results_file import read_results
 
+    from typer.testing import CliRunner
+
+    from edgecv.cli import app
+
     folder = _images(tmp_path, digit_images)
-    local = subprocess.run([sys.executable, "-m", "edgecv.cli", "run", str(sample_onnx), str(folder), "--json",
-                            "--topk", "3", "-o", str(tmp_path / "local.jsonl")],
-                           capture_output=True, text=True, timeout=300)
-    assert local.returncode == 1, local.stderr  # the broken image fails its row
+    local = CliRunner().invoke(app, ["run", str(sample_onnx), str(folder), "--json", "--topk", "3",
+                                     "-o", str(tmp_path / "local.jsonl")])
+    assert local.exit_code == 1, local.stderr  # the broken image fails its row
     printed = [json.loads(line) for line in local.stdout.splitlines()]
     assert read_results(tmp_path / "local.jsonl") == printed  # --output holds what --json prints
 
@@ -43,14 +44,17 @@ def test_ray_rows_equal_local_run(tmp_path, sample_onnx, digit_images):
 
 
 def test_ray_refuses_what_it_cannot_do(tmp_path, sample_onnx, digit_images):
+    from typer.testing import CliRunner
+
+    from edgecv.cli import app
+
     folder = _images(tmp_path, digit_images)
     for argv, message in [
         (["--ray", "-o", str(tmp_path / "rows.csv")], "name it .jsonl or .parquet"),
         (["--ray"], "--ray needs somewhere to put the rows"),
     ]:
-        proc = subprocess.run([sys.executable, "-m", "edgecv.cli", "run", str(sample_onnx), str(folder), *argv],
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        r = CliRunner().invoke(app, ["run", str(sample_onnx), str(folder), *argv])
+        assert r.exit_code == 2 and message in r.stderr, r.stderr
     assert not (tmp_path / "rows.csv").exists()
 
 

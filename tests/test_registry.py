@@ -6,9 +6,21 @@ import torch
 from edgecv.models import create_model, get_entry, list_models
 
 
+# `make test` trains every model of edgecv's own families (but the deeper ODConv ResNets, the same code
+# as odconv_resnet18) and one torchvision model per way edgecv builds them: the plain builder, the
+# one that takes the input size (ViT), the one that skips scipy's init (Inception), windowed attention,
+# depthwise and squeeze-excite blocks.  Every other torchvision model is the same wrapper around
+# torchvision's own code: `make test-all` trains them all (about 3 minutes more).
+FAST_TORCHVISION = {"resnet18", "mobilenet_v3_small", "efficientnet_b0", "vit_b_16", "swin_t", "googlenet"}
+
+
 def _params(name):
     entry = get_entry(name)
-    marks = [pytest.mark.slow] if "large" in entry.tags else []
+    fast = name in FAST_TORCHVISION if "torchvision" in entry.tags else name not in ("odconv_resnet34",
+                                                                                       "odconv_resnet50")
+    marks = [] if fast and "large" not in entry.tags else [pytest.mark.slow]
+    if "torchvision" not in entry.tags:  # the descent check on edgecv's own layers (ODConv's sharp BatchNorm)
+        marks.append(pytest.mark.float_kernels)
     return pytest.param(name, marks=marks, id=name)
 
 
@@ -92,6 +104,20 @@ def test_seed_architectures_are_registered():
               "odconv_msff_net", "resnet18", "mobilenet_v3_small", "efficientnet_b0", "vit_b_16",
               "swin_t", "swin_s"]:
         assert n in names
+
+
+def test_the_catalog_lists_the_registry_without_importing_torch():
+    """`edgecv models` reads the names from the source; they are the registry's."""
+    import subprocess
+    import sys
+
+    from edgecv.catalog import match, model_names
+
+    assert list(model_names()) == list_models()
+    assert match("swin_v2", model_names()) == ["swin_v2_b", "swin_v2_s", "swin_v2_t"]
+    assert match("odconv_resnet*", model_names()) == ["odconv_resnet18", "odconv_resnet34", "odconv_resnet50"]
+    code = "import sys; from edgecv.catalog import model_names; model_names(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_timm_models_by_name():

@@ -67,3 +67,16 @@ def test_deploy_side_runs_without_torch(sample_onnx, tmp_path):
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["topk"][0]["label"] == "7", result
+
+
+def test_no_model_is_never_chosen_for_the_user(sample_onnx, digit_images, tmp_path):
+    """A first argument that is not a model, or no model at all, is refused: edgecv never classifies
+    someone's images with a model they did not name."""
+    folder = str(digit_images[0].parents[1])
+    (tmp_path / "model.txt").write_text("not a model")
+    for args, msg in ((["run", str(tmp_path / "model.txt"), folder], "model.txt is neither a model file"),
+                      (["run", folder], "no model given"),
+                      (["run", "--camera", "0"], "no model given")):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and msg in r.stderr and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert not r.stdout

@@ -74,7 +74,7 @@ def test_backend_selection_and_bad_files(tmp_path):
 
 
 def test_provider_fallback_warns(sample_onnx, capsys):
-    from edgecv.runtimes.backends.gpu import cuda_device_count
+    from edgecv.runtimes.hardware import cuda_device_count
 
     if cuda_device_count():
         pytest.skip("a CUDA device exists: nothing falls back")
@@ -84,7 +84,7 @@ def test_provider_fallback_warns(sample_onnx, capsys):
 
 
 def test_tensorrt_sidecar_logic(tmp_path):
-    from edgecv.runtimes.backends.trt import read_sidecar, sidecar_path, write_sidecar
+    from edgecv.runtimes.modelfile.engine import read_sidecar, sidecar_path, write_sidecar
     from edgecv.spec import ModelSpec
 
     engine = tmp_path / "m.engine"

@@ -7,7 +7,6 @@ import sys
 import time
 
 import cv2
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -47,7 +46,8 @@ def test_lossless_video_gives_the_same_predictions_frame_by_frame(sample_onnx, f
     assert r.exit_code == 0, r.output
     lines = [json.loads(ln) for ln in r.stdout.splitlines()]
     assert [ln["frame"] for ln in lines] == list(range(1, len(seq) + 1))  # every frame, in order
-    assert set(lines[0]) == {"source", "frame", "time", "topk", "latency_ms"}
+    assert set(lines[0]) == {"source", "frame", "pts_s", "elapsed_s", "topk", "latency_ms"}
+    assert [ln["pts_s"] for ln in lines[:3]] == [0.0, 0.1, 0.2]  # the frame's time in the video (10 FPS)
     with load(sample_onnx) as rt:
         expected = _direct(rt, seq)
     assert_same_topk([ln["topk"] for ln in lines], expected)
@@ -187,3 +187,75 @@ def test_frames_in_flight_keep_order_and_answers(sample_onnx, frames, tmp_path):
         s = run_stream(rt, Source(str(video)), StreamOptions(show=False, json_lines=True, in_flight=3, max_frames=5), out)
         assert s.frames == 5 and len(out.getvalue().splitlines()) == 5
     assert_same_topk(got[3], got[1], prob_tol=1e-6)
+
+
+def test_video_rows_csv_output_and_what_is_seen(sample_onnx, tmp_path):
+    """A video run honours --csv and -o (a row per frame, with the frame's time in the video), prints
+    a line each time the answer changes, and refuses what only applies to images."""
+    import csv
+
+    from edgecv.assets import SAMPLES
+
+    video = tmp_path / "digits.mkv"
+    subprocess.run([sys.executable, str(SAMPLES / "make_video.py"), str(video), "--codec", "ffv1"], check=True,
+                   capture_output=True)
+    r = runner.invoke(app, ["run", str(sample_onnx), str(video), "--no-show", "--csv", str(tmp_path / "f.csv"),
+                            "-o", str(tmp_path / "f.jsonl"), "--topk", "2"])
+    assert r.exit_code == 0, r.output
+    seen = [ln for ln in r.stdout.splitlines() if ln.startswith("frame ")]
+    assert len(seen) >= 10  # 30 digits, three frames each: the answer changes with the digit
+    assert seen[0].startswith("frame 1 (0.00 s): 0 ")
+    rows = list(csv.DictReader(open(tmp_path / "f.csv")))
+    assert len(rows) == 90 * 2 and rows[2]["frame"] == "2" and float(rows[2]["pts_s"]) == pytest.approx(1 / 15, abs=1e-3)
+    lines = [json.loads(ln) for ln in open(tmp_path / "f.jsonl")]
+    assert len(lines) == 90 and lines[-1]["frame"] == 90 and lines[-1]["topk"][0]["label"] == "9"
+    for argv, msg in ((["--save-dir", str(tmp_path / "ann")], "--save-dir writes annotated copies of images"),
+                      (["--record", str(tmp_path / "x.mov")], "is not a video container edgecv records"),
+                      (["--record", str(tmp_path / "x.mp4"), "--record-codec", "vp8"], "does not go in a .mp4")):
+        r = runner.invoke(app, ["run", str(sample_onnx), str(video), "--no-show", *argv])
+        assert r.exit_code == 2 and msg in r.stderr, r.stderr
+    assert not (tmp_path / "ann").exists()
+    r = runner.invoke(app, ["run", str(sample_onnx), str(SAMPLES / "digits"), "--record", str(tmp_path / "r.mkv")])
+    assert r.exit_code == 2 and "--record applies to a video, stream or camera, not to images" in r.stderr
+
+
+def test_recording_is_compact_by_default_and_lossless_on_request(sample_onnx, frames, tmp_path):
+    video = tmp_path / "v.mkv"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (320, 240))
+    for f in frames * 5:
+        w.write(f)
+    w.release()
+    sizes = {}
+    for codec in ("auto", "ffv1"):
+        out = tmp_path / f"rec-{codec}.mkv"
+        r = runner.invoke(app, ["run", str(sample_onnx), str(video), "--no-show", "--record", str(out),
+                                "--record-codec", codec])
+        assert r.exit_code == 0, r.output
+        cap = cv2.VideoCapture(str(out))
+        n = 0
+        while cap.read()[0]:
+            n += 1
+        assert n == len(frames) * 5
+        sizes[codec] = out.stat().st_size
+    assert sizes["auto"] * 3 < sizes["ffv1"]  # MPEG-4 against lossless FFV1
+
+
+def test_a_video_that_gives_no_frame_fails(sample_onnx, tmp_path):
+    empty = tmp_path / "empty.mkv"
+    w = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"FFV1"), 10, (320, 240))
+    w.release()  # a container with no frame in it (or no file at all: OpenCV writes nothing)
+    if not empty.exists():
+        empty.write_bytes(b"\x1aE\xdf\xa3")  # an EBML header and nothing else
+    r = runner.invoke(app, ["run", str(sample_onnx), str(empty), "--no-show"])
+    assert r.exit_code != 0, r.output
+    assert "error:" in r.stderr
+
+
+def test_missing_camera_is_one_clean_line_in_a_real_process(sample_onnx, tmp_path):
+    """OpenCV's own log lines ([ WARN:0@0.1] ...) go to the process's stderr, past Python: only a
+    real process shows whether they precede edgecv's error."""
+    from helpers import run_cli_without_torch
+
+    r = run_cli_without_torch(["run", str(sample_onnx), "--camera", "9", "--no-show"], tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("error: camera 9 could not be opened"), r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from helpers import assert_same_topk, mixed_images
@@ -16,9 +15,14 @@ from helpers import assert_same_topk, mixed_images
 pytest.importorskip("tritonclient.grpc", reason="extra `triton` not installed")
 
 
-def _edgecv(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "edgecv.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+def _edgecv(*args):
+    """The CLI in this process (its imports and the exporter's warm-up are paid once per session)."""
+    from typer.testing import CliRunner
+
+    from edgecv.cli import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
 def test_triton_repository_from_onnx(tmp_path, sample_onnx):
@@ -26,7 +30,7 @@ def test_triton_repository_from_onnx(tmp_path, sample_onnx):
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
-    from edgecv.runtimes.backends.onnx_meta import read_spec
+    from edgecv.runtimes.modelfile.onnx_file import read_spec
 
     repo = tmp_path / "models"
     proc = _edgecv("export", sample_onnx, "--format", "triton", "-o", repo, "--name", "digits", "--max-batch", "16")
@@ -120,3 +124,31 @@ def test_serve_answers_equal_run(served, tmp_path, sample_onnx, digit_images):
         assert_same_topk([got[i]["topk"] for i in ok], [expected[i]["topk"] for i in ok], prob_tol=1e-5)
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{served['metrics']}/metrics", timeout=10).read().decode()
     assert 'nv_inference_request_success{model="digits"' in metrics
+
+
+def test_a_request_over_the_limits_is_refused_undecoded_and_others_are_answered(sample_onnx, digit_images,
+                                                                                monkeypatch):
+    """The server's infer function on one batch of three requests: too many images, too many pixels
+    declared in the headers (8 x 9 MP: nothing decoded), and a normal one, answered as run would."""
+    import cv2
+    import numpy as np
+
+    import edgecv.runtimes.pipeline.images as images
+    from edgecv.runtimes import load
+    from edgecv.runtimes.serve.triton_server import ImageClassifier
+
+    small = digit_images[0].read_bytes()
+    big = cv2.imencode(".png", np.zeros((3000, 3000, 3), np.uint8))[1].tobytes()  # 9 MP, 27 KB
+    req = lambda blobs: {"image": np.array([[b] for b in blobs], dtype=object)}  # noqa: E731
+    with load(sample_onnx) as rt:
+        clf = ImageClassifier(rt, 3, None, max_request_images=4, max_request_pixels=20_000_000)
+        decoded = []
+        real = images.decode
+        monkeypatch.setattr(images, "decode", lambda data, *a, **k: decoded.append(len(data)) or real(data, *a, **k))
+        answers = clf([req([small] * 5), req([big, big, big]), req([small, small])])
+    assert [len(a["error"]) for a in answers] == [5, 3, 2]
+    assert all("over the limit of 4 per request" in e[0].decode() for e in answers[0]["error"])
+    assert all("declare 27 M pixels, over the limit of 20 M" in e[0].decode() for e in answers[1]["error"])
+    assert [e[0] for e in answers[2]["error"]] == [b"", b""] and decoded == [len(small)] * 2  # only these
+    assert (answers[2]["topk_index"][:, 0] == answers[2]["topk_index"][0, 0]).all()
+    assert (answers[0]["topk_index"] == -1).all() and (answers[1]["probabilities"] == 0).all()

@@ -29,6 +29,7 @@ def _set_spec(path, **changes):
     onnx.save(m, path)
 
 
+@pytest.mark.float_kernels
 def test_passes_with_skips_named_and_accuracy(sample_model):
     res = verify(sample_model, **FAST)
     assert res, res.to_dict()
@@ -39,6 +40,7 @@ def test_passes_with_skips_named_and_accuracy(sample_model):
         assert r.status == "pass" or r.reason  # never silently dropped
 
 
+@pytest.mark.float_kernels
 def test_one_weight_perturbed_by_one_percent(sample_model, sample_onnx, tmp_path):
     bad = tmp_path / "bad.onnx"
     m = onnx.load(sample_onnx)
@@ -76,14 +78,17 @@ def test_preprocessing_mismatch_in_the_spec(sample_model, sample_onnx, tmp_path)
     assert not res and "channel_order BGR vs RGB" in res.failed[0].first_divergence
 
 
-def test_odconv_exported_naively_at_batch_1_run_at_batch_2(tmp_path):
-    torch.manual_seed(0)
-    m = create_model("odconv_resnet18", num_classes=5, kernel_num=4).eval()
-    spec = default_spec("odconv_resnet18", num_classes=5, model_kwargs={"kernel_num": 4})
-    spec.input_size, spec.resize = (32, 32), 36
-    ck = save_checkpoint(tmp_path / "od.pt", m, spec)
+def test_odconv_exported_naively_at_batch_1_run_at_batch_2(tmp_path, zoo_export):
+    from edgecv.loaders.checkpoint import load_model
+    from edgecv.models.odconv import ODConv2d
+
+    ck, good = zoo_export("odconv_msff_net")  # the edgecv export of the same checkpoint
+    loaded = load_model(ck)
+    m, spec = loaded.model, loaded.spec
+    first_odconv = next(name for name, mod in m.named_modules() if isinstance(mod, ODConv2d))
+    assert m.get_submodule(first_odconv).kernel_num > 1  # per-sample kernels mixed from several
     buf = io.BytesIO()
-    torch.onnx.export(m, (torch.randn(1, 3, 32, 32),), buf, dynamo=False, input_names=["input"],
+    torch.onnx.export(m, (torch.randn(1, 3, *spec.input_size),), buf, dynamo=False, input_names=["input"],
                       output_names=["logits"])
     naive = onnx.load_from_string(buf.getvalue())
     for v in list(naive.graph.input) + list(naive.graph.output):  # what users do to "make it dynamic"
@@ -92,9 +97,9 @@ def test_odconv_exported_naively_at_batch_1_run_at_batch_2(tmp_path):
     onnx.save(naive, tmp_path / "naive.onnx")
     res = verify(ck, [tmp_path / "naive.onnx"], images=[], **FAST)
     assert not res
-    assert res.failed[0].first_divergence.startswith("layer1.0.conv1"), res.failed[0].first_divergence
+    assert res.failed[0].first_divergence.startswith(first_odconv), (first_odconv, res.failed[0].first_divergence)
     # and the edgecv export of the same checkpoint passes
-    assert verify(ck, images=[], **FAST)
+    assert verify(ck, [good.path], images=[], **FAST)
 
 
 def test_per_layer_on_a_passing_model_and_cli_report(sample_model, sample_onnx, tmp_path):
@@ -124,25 +129,32 @@ def test_table_stays_readable_in_a_pipe_and_counts_skips(sample_model, sample_on
     assert m and int(m[1]) >= 1 and int(m[1]) + int(m[2]) == 3, r.stderr  # CPU, CUDA, TensorRT providers
 
 
-@pytest.mark.parametrize("name", ["simple_cnn", "fusion_cnn", "msff", "odconv_msff_net", "resnet18"])
-def test_registry_models_pass_with_default_export(name, tmp_path):
+@pytest.mark.parametrize("name,size", [("msff", None), ("odconv_msff_net", None), ("resnet18", 64)])
+def test_registry_models_pass_with_default_export(name, size, zoo_export):
+    ck, res = zoo_export(name, size)
+    result = verify(ck, [res.path], **FAST)
+    assert result, result.to_dict()
+
+
+def test_verify_exports_when_no_candidate_is_given(tmp_path):
     torch.manual_seed(0)
-    spec = default_spec(name)
-    if spec.input_size[0] > 64:
-        spec.input_size, spec.resize = (64, 64), 73
-    ck = save_checkpoint(tmp_path / "m.pt", create_model(name, num_classes=spec.num_classes).eval(), spec)
-    assert verify(ck, **FAST)
+    spec = default_spec("simple_cnn")
+    ck = save_checkpoint(tmp_path / "m.pt", create_model("simple_cnn", num_classes=spec.num_classes).eval(), spec)
+    res = verify(ck, **FAST)
+    assert res and res.rows[0].candidate == "simple_cnn.onnx"
 
 
 def test_per_layer_blames_the_conv_not_a_reused_relu(tmp_path):
-    """torchvision's Bottleneck reuses one ReLU module three times; the perturbed conv must win."""
+    """torchvision's Bottleneck (resnet50's block) reuses one ReLU module three times; the perturbed
+    conv must win.  A ResNet of Bottlenecks, one block per stage but two in layer3."""
+    from torchvision.models.resnet import Bottleneck, ResNet
+
     from edgecv.verify.layerwise import first_divergence
+    from helpers import export_proto
 
     torch.manual_seed(0)
-    model = create_model("resnet50", num_classes=10).eval()
-    ck = save_checkpoint(tmp_path / "r50.pt", model, default_spec("resnet50", num_classes=10))
-    path = export_onnx(ck, ExportOptions(output=tmp_path / "r50.onnx", imgsz=(64, 64), validate=False)).path
-    m = onnx.load(path)
+    model = ResNet(Bottleneck, [1, 1, 2, 1], num_classes=10).eval()
+    m = export_proto(model, torch.randn(2, 3, 64, 64))
     init = next(i for i in m.graph.initializer if "layer3.1.conv2.weight" in i.name or "layer3_1_conv2_weight" in i.name)
     init.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(init) * np.float32(1.01), init.name))
     onnx.save(m, tmp_path / "bad.onnx")
@@ -158,3 +170,21 @@ def test_an_exported_file_as_the_reference_is_refused_with_a_hint(sample_onnx):
     assert r.exit_code == 2
     assert "is an exported model, and verify's reference is the checkpoint" in r.output
     assert "pickled" not in r.output  # not the misleading message the weight loader gave before
+
+
+def test_verify_reads_the_arch_from_the_exported_file(tmp_path):
+    """Bare weights need --arch to export; verifying them against that export does not ask again."""
+    torch.manual_seed(0)
+    torch.save(create_model("simple_cnn", num_classes=4).state_dict(), tmp_path / "w.pth")
+    runner = CliRunner()
+    r = runner.invoke(app, ["export", str(tmp_path / "w.pth"), "--arch", "simple_cnn", "--imgsz", "24", "24"])
+    assert r.exit_code == 2 and "simple_cnn does not run on a 3x24x24 input" in r.stderr  # its head is sized for 32
+    r = runner.invoke(app, ["export", str(tmp_path / "w.pth"), "--arch", "simple_cnn", "--resize", "36"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["verify", str(tmp_path / "w.pth"), str(tmp_path / "w.onnx"), "--batch-sizes", "1",
+                            "--seeds", "0", "--per-layer"])
+    assert r.exit_code == 0, r.output
+    assert "per layer, no module diverges beyond the tolerance" in r.stdout
+    assert "first divergence at no module" not in r.stdout
+    r = runner.invoke(app, ["verify", str(tmp_path / "w.pth")])  # nothing to read it from: asked for
+    assert r.exit_code == 2 and "pass --arch or --model-file" in r.stderr

@@ -19,6 +19,10 @@ class EdgecvError(Exception):
         super().__init__(message if not hint else f"{message}; {hint}")
 
 
+class NeedsArch(EdgecvError):
+    """Bare weights (a state_dict) that need ``--arch`` or ``--model-file`` to become a model."""
+
+
 class CheckFailed(EdgecvError):
     """A check ran and the result was bad (validation over tolerance, a failed parity run)."""
 

@@ -46,7 +46,7 @@ def confusion_png(cm: np.ndarray, labels: list[str], out: Path, title: str = "")
                             color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
     fig.tight_layout()
-    atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=120, format="png"), what="--plot", suffixes=(".png",))
     plt.close(fig)
     return Path(out)
 
@@ -69,16 +69,18 @@ def bench_png(rows: list[dict], out: Path, title: str = "") -> Path:
         if floors:
             ax.scatter([f for _, f in floors], [i for i, _ in floors], marker="|", s=300, color="tab:red",
                        label="floor (FLOPs / MatMul peak)", zorder=3)
-        for i, r in enumerate(sel):
-            ax.text(r["p50_ms"], i, f" {r['p50_ms']:.1f} ms ({r['speedup']:.2f}x)", va="center", fontsize=8)
+        # each label starts right of both its bar and its floor tick, and the axis leaves room for it
+        ends = [max(r["p50_ms"], r.get("floor_ms") or 0.0) for r in sel]
+        for i, (r, end) in enumerate(zip(sel, ends)):
+            ax.text(end * 1.03, i, f" {r['p50_ms']:.3g} ms ({r['speedup']:.2f}x)", va="center", fontsize=8)
         ax.set_yticks(y, names, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("ms per batch")
         ax.set_title(f"batch {b}", fontsize=10)
-        ax.margins(x=0.25)
+        ax.set_xlim(0, max(ends, default=1.0) * 1.75)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=110, format="png"), what="--plot", suffixes=(".png",))
     plt.close(fig)
     return Path(out)

@@ -6,6 +6,8 @@ next to a TensorRT engine.  No torch here.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 from edgecv.errors import EdgecvError
@@ -21,6 +23,8 @@ SCORES = ("logits", "probabilities", "log_probabilities")  # what the network's 
 PROVENANCES = ("stated", "model", "inferred", "assumed")
 PREPROCESSING_FIELDS = ("input_size", "resize", "interpolation", "mean", "std", "channel_order")
 METADATA_KEY = "edgecv.spec"
+MAX_SIDE = 16384  # pixels a side of an input or resize: larger is a broken or hostile spec
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # newlines, tabs, escapes, line separators
 
 
 def scale_resize(resize, old_size, new_size):
@@ -81,20 +85,25 @@ class ModelSpec:
     extra: dict = field(default_factory=dict)  # provenance: edgecv version, sha256, export options
 
     def __post_init__(self):
-        self.input_size = tuple(int(v) for v in self.input_size)
-        self.mean = tuple(float(v) for v in self.mean)
-        self.std = tuple(float(v) for v in self.std)
-        self.num_classes = int(self.num_classes)
-        if isinstance(self.resize, (list, tuple)):
-            self.resize = tuple(int(v) for v in self.resize)
-            if len(self.resize) == 1:
-                self.resize = self.resize[0]
-            elif len(self.resize) != 2:
-                raise EdgecvError(f"spec resize must be N or (H, W), got {self.resize}")
-        elif self.resize is not None:
-            self.resize = int(self.resize)
-        if self.resize is not None and min(self.resize if isinstance(self.resize, tuple) else (self.resize,)) <= 0:
-            raise EdgecvError(f"spec resize must be > 0, got {self.resize}")
+        self._coerce()
+        if not self.arch or _CONTROL.search(self.arch):
+            raise EdgecvError(f"spec arch {self.arch!r} is empty or holds control characters")
+        if self.num_classes < 1:
+            raise EdgecvError(f"spec num_classes must be >= 1, got {self.num_classes}")
+        if not all(math.isfinite(v) for v in self.mean + self.std):
+            raise EdgecvError(f"spec mean/std must be finite numbers, got mean {self.mean}, std {self.std}")
+        if min(self.std, default=1.0) <= 0:
+            raise EdgecvError(f"spec std must be > 0 (it divides), got {self.std}")
+        if max(self.input_size, default=0) > MAX_SIDE:
+            raise EdgecvError(f"spec input_size {self.input_size} is over {MAX_SIDE} pixels a side")
+        bad = [i for i, lab in enumerate(self.labels) if not isinstance(lab, str) or _CONTROL.search(lab)]
+        if bad:
+            raise EdgecvError(f"spec label {bad[0]} ({self.labels[bad[0]]!r}) is not text without control characters "
+                              "(a newline would shift every label after it in a labels file)")
+
+        sides = self.resize if isinstance(self.resize, tuple) else (self.resize,)
+        if self.resize is not None and (min(sides) <= 0 or max(sides) > MAX_SIDE):
+            raise EdgecvError(f"spec resize must be 1..{MAX_SIDE}, got {self.resize}")
         if self.scores not in SCORES:
             raise EdgecvError(f"spec scores {self.scores!r} is not one of {SCORES}")
         bad = {k: v for k, v in self.provenance.items() if v not in PROVENANCES}
@@ -117,6 +126,47 @@ class ModelSpec:
                 f"got {len(self.mean)}/{len(self.std)}")
         if self.labels and len(self.labels) != self.num_classes:
             raise EdgecvError(f"spec has {len(self.labels)} labels for {self.num_classes} classes")
+
+    def _coerce(self):
+        """Numbers and tuples from JSON, or one line naming the field that is not one."""
+        def field_error(name, value, want):
+            return EdgecvError(f"spec {name} must be {want}, got {value!r}"[:300])
+
+        try:
+            self.input_size = tuple(int(v) for v in self.input_size)
+        except (TypeError, ValueError):
+            raise field_error("input_size", self.input_size, "(H, W) integers") from None
+        for name in ("mean", "std"):
+            try:
+                setattr(self, name, tuple(float(v) for v in getattr(self, name)))
+            except (TypeError, ValueError):
+                raise field_error(name, getattr(self, name), "a list of numbers") from None
+        try:
+            self.num_classes = int(self.num_classes)
+        except (TypeError, ValueError):
+            raise field_error("num_classes", self.num_classes, "an integer") from None
+        if isinstance(self.resize, (list, tuple)):
+            try:
+                self.resize = tuple(int(v) for v in self.resize)
+            except (TypeError, ValueError):
+                raise field_error("resize", self.resize, "N or (H, W) integers") from None
+            if len(self.resize) == 1:
+                self.resize = self.resize[0]
+            elif len(self.resize) != 2:
+                raise field_error("resize", self.resize, "N or (H, W)")
+        elif self.resize is not None:
+            try:
+                self.resize = int(self.resize)
+            except (TypeError, ValueError):
+                raise field_error("resize", self.resize, "an integer, (H, W) or null") from None
+        for name, kind in (("arch", str), ("labels", list), ("provenance", dict), ("model_kwargs", dict),
+                           ("extra", dict), ("interpolation", str), ("channel_order", str), ("scores", str),
+                           ("layout", str), ("high_bit_depth", str)):
+            value = getattr(self, name)
+            if name == "labels" and isinstance(value, tuple):
+                self.labels = value = list(value)
+            if not isinstance(value, kind):
+                raise field_error(name, value, f"a {'list' if kind is list else kind.__name__}")
 
     @property
     def channels(self) -> int:
@@ -148,6 +198,8 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
+        if not isinstance(d, dict):
+            raise EdgecvError(f"model spec must be a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in d.items() if k in known})

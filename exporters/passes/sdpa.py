@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 
-import torch
 import torch.nn.functional as F
 
 _ORIGINAL = F.scaled_dot_product_attention

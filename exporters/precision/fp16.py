@@ -26,7 +26,7 @@ def convert_fp16(src, out) -> dict:
     except ImportError:
         raise EdgecvError("--precision fp16 needs onnxconverter-common", "pip install 'edgecv[quantize]'") from None
     from edgecv.fileio import atomic_write
-    from edgecv.runtimes.backends.onnx_meta import read_spec
+    from edgecv.runtimes.modelfile.onnx_file import read_spec
     from edgecv.spec import METADATA_KEY
 
     src, out = Path(src), Path(out)

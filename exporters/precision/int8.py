@@ -247,7 +247,7 @@ class Layers:
 
 
 def _modules(src_proto, nodes: list[str]) -> list[str]:
-    from edgecv.runtimes.backends.onnx_meta import node_module
+    from edgecv.runtimes.modelfile.onnx_file import node_module
 
     by_name = {n.name: n for n in src_proto.graph.node}
     mods = {node_module(by_name[n]) for n in nodes if n in by_name}
@@ -258,7 +258,7 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
     import onnx
 
     from edgecv.fileio import atomic_write
-    from edgecv.runtimes.backends.onnx_meta import read_spec
+    from edgecv.runtimes.modelfile.onnx_file import read_spec
     from edgecv.spec import METADATA_KEY
 
     src, out = Path(src), Path(out)

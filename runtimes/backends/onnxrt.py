@@ -6,7 +6,7 @@ import numpy as np
 from edgecv.errors import EdgecvError
 from edgecv.log import warn
 from edgecv.runtimes.base import Runtime, TensorInfo
-from edgecv.runtimes.backends.gpu import cuda_device_count
+from edgecv.runtimes.hardware import cuda_device_count
 from edgecv.runtimes.options import OnnxRuntimeOptions
 from edgecv.spec import METADATA_KEY, ModelSpec
 
@@ -93,7 +93,9 @@ class OnnxRuntime(Runtime):
         sess = self._session(["CPUExecutionProvider"])
         meta = sess.get_modelmeta().custom_metadata_map
         if self.spec is None and METADATA_KEY in meta:
-            self.spec = ModelSpec.from_json(meta[METADATA_KEY])
+            from edgecv.runtimes.modelfile.onnx_file import parse_spec
+
+            self.spec = parse_spec(meta[METADATA_KEY], self.path)
         self.inputs = [TensorInfo(i.name, tuple(i.shape), np.dtype(_ONNX_TYPES.get(i.type, np.float32)))
                        for i in sess.get_inputs()]
         self.outputs = [TensorInfo(o.name, tuple(o.shape), np.dtype(_ONNX_TYPES.get(o.type, np.float32)))
@@ -109,6 +111,10 @@ class OnnxRuntime(Runtime):
         self._probe = None
         self.name = f"onnxruntime/{self.session.get_providers()[0]}"
         self._in = self.inputs[0].name
+        if self.session.get_providers()[0] == "CPUExecutionProvider":
+            from edgecv.cpuinfo import physical_cores
+
+            self.threads = self.threads or physical_cores()  # ONNX Runtime's default: one per physical core
 
     def infer_impl(self, batch):
         return self.session.run(None, {self._in: batch})[0]

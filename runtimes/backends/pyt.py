@@ -46,6 +46,7 @@ class TorchRuntime(Runtime):
             pass
         self.reference = TorchReference(model, device=self.device)
         self.name = f"torch/{self.device}"
+        self.threads = self._torch.get_num_threads() if self.device == "cpu" else None
 
     def infer_impl(self, batch):
         return self.reference(batch)

@@ -9,40 +9,15 @@ Tested for real only where ``tensorrt`` imports and a CUDA device exists (pytest
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from edgecv.errors import EdgecvError, RuntimeFailure
-from edgecv.fileio import atomic_write_text
 from edgecv.runtimes.base import Runtime, TensorInfo
+from edgecv.runtimes.modelfile.engine import read_sidecar
 from edgecv.runtimes.options import TensorRTOptions
 from edgecv.spec import ModelSpec
-
-
-def sidecar_path(engine: Path) -> Path | None:
-    """``model.engine`` -> ``model.engine.json`` or ``model.json`` (first that exists)."""
-    for cand in (engine.with_name(engine.name + ".json"), engine.with_suffix(".json")):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def read_sidecar(engine: Path) -> ModelSpec:
-    side = sidecar_path(engine)
-    if side is None:
-        raise EdgecvError(f"{engine} has no spec sidecar ({engine.name}.json)",
-                          "write the model's spec beside it: `edgecv info MODEL.onnx --json` has it under 'spec'")
-    return ModelSpec.from_json(side.read_text())
-
-
-def read_engine_info(engine: Path) -> dict:
-    """The build identity recorded beside an engine ({} when there is none or it is unreadable)."""
-    try:
-        return dict(read_sidecar(Path(engine)).extra.get("tensorrt") or {})
-    except EdgecvError:
-        return {}
 
 
 class TensorRTRuntime(Runtime):
@@ -56,7 +31,7 @@ class TensorRTRuntime(Runtime):
         except Exception:  # noqa: BLE001 - the PyPI stub raises at import when it cannot download
             raise EdgecvError("tensorrt (with polygraphy) is not installed or not usable here",
                               "pip install 'edgecv[tensorrt]' on a machine with an NVIDIA GPU") from None
-        from edgecv.runtimes.backends.trt_identity import foreign_reason, gpu_identity
+        from edgecv.runtimes.modelfile.engine import foreign_reason, gpu_identity
 
         why = foreign_reason(self.spec.extra.get("tensorrt") or {}, trt.__version__, gpu_identity())
         if why:
@@ -91,9 +66,3 @@ class TensorRTRuntime(Runtime):
     def deactivate_impl(self):
         self.runner.deactivate()
         self.runner = None
-
-
-def write_sidecar(engine: Path, spec: ModelSpec) -> Path:
-    """The spec beside the engine, written atomically (never a half-written sidecar)."""
-    return atomic_write_text(engine.with_name(engine.name + ".json"),
-                             lambda f: f.write(json.dumps(spec.to_dict(), indent=1)))

@@ -135,4 +135,19 @@ def write_csv(path, results) -> None:
         if r.error:
             rows.append([r.source, "", "", "", "", r.error])
         rows += [[r.source, i + 1, t["index"], t["label"], t["prob"], ""] for i, t in enumerate(r.topk)]
-    atomic_write_text(path, lambda f: csv.writer(f).writerows(rows))
+    atomic_write_text(path, lambda f: csv.writer(f).writerows(rows), what="--csv", suffixes=(".csv",))
+
+
+def write_frames_csv(path, records) -> None:
+    """Stream results as CSV, one row per (frame, rank): source, frame, pts_s (seconds into a video
+    file; empty for live sources), elapsed_s, rank, index, label, prob."""
+    import csv
+
+    from edgecv.fileio import atomic_write_text
+
+    rows = [["source", "frame", "pts_s", "elapsed_s", "rank", "index", "label", "prob"]]
+    for r in records:
+        pts = "" if r["pts_s"] is None else r["pts_s"]
+        rows += [[r["source"], r["frame"], pts, r["elapsed_s"], i + 1, t["index"], t["label"], t["prob"]]
+                 for i, t in enumerate(r["topk"])]
+    atomic_write_text(path, lambda f: csv.writer(f).writerows(rows), what="--csv", suffixes=(".csv",))

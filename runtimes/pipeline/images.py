@@ -98,5 +98,11 @@ def read_image(path: str | Path, options: DecodeOptions = DecodeOptions()) -> np
     try:
         data = np.fromfile(path, np.uint8)  # works with any file name, unlike cv2.imread
     except OSError as e:
+        import errno
+
+        if e.errno == errno.ELOOP:
+            raise ImageError(f"{path}: a symbolic link loop") from None
+        if path.is_symlink() and not path.exists():
+            raise ImageError(f"{path}: a broken symbolic link (its target does not exist)") from None
         raise ImageError(f"{path}: {e.strerror or e}") from None
     return decode(data, str(path), options)

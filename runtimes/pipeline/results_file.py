@@ -23,11 +23,19 @@ def check_results_path(path) -> Path:
     return path
 
 
-def _parquet_schema():
+# A stream's rows (run on a video / camera) carry these as well.
+FRAME_COLUMNS = ("frame", "pts_s", "elapsed_s", "latency_ms")
+
+
+def _parquet_schema(frames: bool = False):
     import pyarrow as pa
 
     entry = pa.struct([("index", pa.int64()), ("label", pa.string()), ("prob", pa.float64())])
-    return pa.schema([("source", pa.string()), ("topk", pa.list_(entry)), ("error", pa.string())])
+    cols = [("source", pa.string()), ("topk", pa.list_(entry)), ("error", pa.string())]
+    if frames:
+        cols += [("frame", pa.int64()), ("pts_s", pa.float64()), ("elapsed_s", pa.float64()),
+                 ("latency_ms", pa.float64())]
+    return pa.schema(cols)
 
 
 def write_results(path, records: Iterable[dict], rows_per_group: int = 4096) -> int:
@@ -51,19 +59,31 @@ def write_results(path, records: Iterable[dict], rows_per_group: int = 4096) -> 
             import pyarrow.parquet as pq
         except ImportError:
             raise EdgecvError("writing .parquet needs pyarrow", "pip install 'edgecv[ray]' or write .jsonl") from None
-        schema = _parquet_schema()
-        with pq.ParquetWriter(tmp, schema) as writer:
+        schema = None
+        writer = None
+        try:
             rows: list[dict] = []
             for r in records:
-                rows.append({"source": r["source"], "topk": r.get("topk") or [], "error": r.get("error")})
+                if writer is None:
+                    schema = _parquet_schema(frames="frame" in r)
+                    writer = pq.ParquetWriter(tmp, schema)
+                rows.append({"source": r["source"], "topk": r.get("topk") or [], "error": r.get("error"),
+                             **{k: r.get(k) for k in FRAME_COLUMNS if k in schema.names}})
                 if len(rows) >= rows_per_group:
                     writer.write_table(pa.Table.from_pylist(rows, schema))
                     count += len(rows)
                     rows = []
+            if writer is None:  # no rows: an empty table of the image schema
+                schema = _parquet_schema()
+                writer = pq.ParquetWriter(tmp, schema)
             writer.write_table(pa.Table.from_pylist(rows, schema))
             count += len(rows)
+        finally:
+            if writer is not None:
+                writer.close()
 
-    atomic_write(path, parquet if path.suffix.lower() == ".parquet" else jsonl)
+    atomic_write(path, parquet if path.suffix.lower() == ".parquet" else jsonl, what="-o/--output",
+                 suffixes=RESULT_SUFFIXES)
     return count
 
 
@@ -79,6 +99,7 @@ def read_results(path) -> list[dict]:
     out = []
     for r in rows:
         d = {"source": r["source"], "topk": r.get("topk") or []}
+        d.update({k: r[k] for k in FRAME_COLUMNS if k in r})
         if r.get("error"):
             d["error"] = r["error"]
         out.append(d)

@@ -21,12 +21,15 @@ def expand_sources(sources: list[str]) -> list[Path]:
                 raise EdgecvError(f"no image matches {s!r}")
             out += hits
         elif p.is_dir():
-            hits = sorted(f for f in p.rglob("*") if f.is_file() and is_image(f))
+            # broken and looping links are kept: the run reports them as unreadable, not silently fewer
+            hits = sorted(f for f in p.rglob("*") if is_image(f) and (f.is_file() or f.is_symlink()))
             if not hits:
                 raise EdgecvError(f"folder {s} has no images ({', '.join(IMAGE_SUFFIXES[:5])}, ...)")
             out += hits
         elif p.is_file():
             out.append(p)
+        elif p.is_symlink():
+            raise EdgecvError(f"{s} is a broken symbolic link", "check what it points to")
         else:
             raise EdgecvError(f"{s} does not exist", "check the path")
     return out

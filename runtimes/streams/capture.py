@@ -23,10 +23,10 @@ from edgecv.formats import is_url
 from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own chatter
-try:
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves
-except AttributeError:  # older OpenCV
-    pass
+# OpenCV's own log lines ("[ WARN:0@0.1] global cap_v4l.cpp ... can't open camera by index") would
+# precede edgecv's one-line error: edgecv reports capture failures itself.
+if hasattr(cv2, "setLogLevel"):
+    cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
 
 def camera_backends() -> list[tuple[str, int]]:
     system = platform.system()
@@ -44,6 +44,7 @@ class Frame:
     index: int  # frames read from the source so far (live: including the dropped ones)
     image: np.ndarray  # BGR uint8
     t_capture: float  # time.perf_counter() when it was read
+    pts: float | None = None  # seconds into a video file (its timestamp); None for live sources
 
 
 class ImageSequence:
@@ -108,6 +109,8 @@ class Source:
         self.reconnects = 0
         self.lost = False
         self.fps = 0.0
+        self.declared_frames = 0  # a video file's own frame count (0: unknown)
+        self.truncated = False  # a file that visibly ends early (a GIF without its trailer)
         self.frame_size = None
         self._cap = self._open(first=True)
         self._stop = threading.Event()
@@ -139,6 +142,8 @@ class Source:
             return seq if seq.isOpened() else None
         if not self.live and not os.path.exists(self.target):
             raise EdgecvError(f"{self.target} does not exist")
+        if not self.live and first:
+            self._check_file(str(self.target))
         cap = cv2.VideoCapture(str(self.target), cv2.CAP_FFMPEG if self.live else cv2.CAP_ANY)
         if not cap.isOpened():
             cap.release()
@@ -149,9 +154,35 @@ class Source:
         self._describe(cap)
         return cap
 
+    def _check_file(self, path: str):
+        """Before the decoder opens a file: its frame size from the header against the pixel limit
+        (a 74 KB GIF can declare 10000 x 10000), and whether a GIF ends with its trailer."""
+        from edgecv.runtimes.pipeline.images import HEADER_BYTES, declared_size
+
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES)
+            f.seek(max(os.path.getsize(path) - 1, 0))
+            last = f.read(1)
+        size = declared_size(np.frombuffer(head, np.uint8))
+        self._check_pixels(size)
+        self.truncated = head[:4] == b"GIF8" and last != b"\x3b"  # every whole GIF ends with 0x3B
+
+    def _check_pixels(self, size):
+        limit = self.decode.max_pixels
+        if size and limit and size[0] * size[1] > limit:
+            w, h = size
+            raise EdgecvError(f"{self.target}: frames of {w} x {h} = {w * h / 1e6:.0f} M pixels, over the limit of "
+                              f"{limit / 1e6:.0f} M (a decompression bomb?); not decoded",
+                              "raise the limit with --max-image-pixels if you trust the file")
+
     def _describe(self, cap):
+        if not self.is_camera:
+            self._check_pixels((int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))))
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else 0.0
+        if not self.live:
+            n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            self.declared_frames = int(n) if 0 < n < 1e9 else 0
 
     # -- the reader thread -----------------------------------------------------------------------
     def _run(self):
@@ -171,13 +202,14 @@ class Source:
                     break
                 ok, img = self._cap.retrieve()
                 now = time.perf_counter()
+                pts = None if self.live else self._timestamp(index)
                 index += 1
                 if not ok or img is None or img.size == 0 or img.ndim != 3:
                     self.corrupt += 1
                     continue
                 if self.frame_size is None:
                     self.frame_size = img.shape[:2]
-                frame = Frame(index, img, now)
+                frame = Frame(index, img, now, pts)
                 if self.live:
                     while True:  # keep only the newest frame: drop the stale one
                         try:
@@ -207,6 +239,13 @@ class Source:
             except queue.Full:
                 if self._stop.is_set():  # nobody reads any more
                     return
+
+    def _timestamp(self, index: int) -> float | None:
+        """The frame's time in the file: the container's timestamp, else index / fps."""
+        ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+        if ms and ms > 0:
+            return round(ms / 1000.0, 4)
+        return round(index / self.fps, 4) if self.fps else None
 
     def _reopen(self) -> bool:
         deadline = time.monotonic() + self.reconnect

@@ -7,16 +7,41 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 
+from edgecv.log import info
 from edgecv.runtimes.streams.overlay import draw_topk
 from edgecv.runtimes.streams.capture import Source
 from edgecv.runtimes.pipeline.classify import probabilities, topk_entries
 from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
-FOURCC = {".mp4": "mp4v", ".mkv": "FFV1", ".avi": "MJPG"}
+# Recording codecs (OpenCV's FFmpeg).  The default, MPEG-4 Part 2, is compact (0.6 MB for 4 s of
+# 640x480, 1.5 ms a frame) and plays in VLC, ffmpeg-based players, QuickTime and Windows; FFV1 is
+# lossless (50x larger), VP8 plays in browsers (.webm, 16x slower to encode).  H.264 is not in
+# opencv-python's FFmpeg.
+CODECS = {"mp4v": "mp4v", "ffv1": "FFV1", "mjpg": "MJPG", "vp8": "VP80"}
+CONTAINERS = {".mp4": ("mp4v", "mjpg"), ".mkv": tuple(CODECS), ".avi": ("mp4v", "mjpg", "ffv1"),
+              ".webm": ("vp8",)}
+
+
+def record_codec(path: Path, codec: str = "auto") -> str:
+    """The FourCC to record ``path`` with; ``EdgecvError`` for a container / codec that do not go together."""
+    from edgecv.errors import EdgecvError
+
+    ext = path.suffix.lower()
+    if ext not in CONTAINERS:
+        raise EdgecvError(f"--record {path}: {ext or 'no suffix'} is not a video container edgecv records",
+                          f"use {', '.join(CONTAINERS)}")
+    codec = CONTAINERS[ext][0] if codec == "auto" else codec.lower()
+    if codec not in CODECS:
+        raise EdgecvError(f"--record-codec {codec!r} is not one of auto, {', '.join(CODECS)}")
+    if codec not in CONTAINERS[ext]:
+        raise EdgecvError(f"--record-codec {codec} does not go in a {ext} file",
+                          f"{ext} takes {', '.join(CONTAINERS[ext])}; .mkv takes every codec")
+    return CODECS[codec]
 
 
 def display_available() -> bool:
@@ -31,6 +56,7 @@ class StreamOptions:
     topk: int = 5
     show: bool = True
     record: Path | None = None
+    record_codec: str = "auto"
     json_lines: bool = False
     max_frames: int | None = None
     duration: float | None = None
@@ -38,6 +64,9 @@ class StreamOptions:
     every: int = 1
     snapshot_dir: Path = Path(".")
     window: str = "edgecv"
+    # Called with each frame's record (source, frame, pts_s, elapsed_s, topk, latency_ms): the CLI
+    # prints what is seen and collects rows for --csv / -o with it.
+    on_frame: Callable[[dict], None] | None = None
     # Files: frames classified concurrently (preprocess + infer in worker threads, results taken in
     # order).  With single-threaded ONNX Runtime sessions, one frame per core fills the cores with no
     # intra-op barrier for the capture thread to stall (resnet18 720p, 2 cores: 30.0 -> 33.9 FPS).
@@ -58,6 +87,7 @@ class Summary:
     lost: bool = False
     exit_reason: str = "end of stream"
     recording: str | None = None
+    failed: str | None = None  # a file that did not play whole: corrupt frames, or fewer than it declares
 
     @property
     def fps(self) -> float:
@@ -76,28 +106,42 @@ class Summary:
 
 
 class _Recorder:
-    """Opened on the first frame; released on every exit path, so the file stays playable."""
+    """Opened on the first frame; released on every exit path, so the file stays playable.
 
-    def __init__(self, path: Path | None, fps: float):
+    A new file is written in place, so a recording cut short (even by ``kill -9``) keeps what was
+    written (a ``.mkv`` plays as far as it got; an ``.mp4`` needs its index, written at the end).  An
+    existing file is replaced only when the new recording is complete: it is recorded to a temporary
+    file beside it and renamed at the end.  Paths are checked by ``fileio.check_output`` first (never
+    an input of the run, never through a link)."""
+
+    def __init__(self, path: Path | None, fps: float, codec: str = "auto"):
         self.path, self.fps, self.writer = path, fps or 30.0, None
+        self.code = record_codec(path, codec) if path is not None else None
+        self.target = None  # where frames go: the path, or a temporary file that replaces it at the end
 
     def write(self, bgr):
         if self.path is None:
             return
         if self.writer is None:
-            code = FOURCC.get(self.path.suffix.lower(), "mp4v")
-            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*code), self.fps,
+            from edgecv.errors import EdgecvError
+            from edgecv.fileio import check_output, temp_path
+
+            check_output(self.path, "--record")
+            replace = self.path.is_file()
+            self.target = temp_path(self.path, keep_suffix=True) if replace else self.path
+            self.writer = cv2.VideoWriter(str(self.target), cv2.VideoWriter_fourcc(*self.code), self.fps,
                                           (bgr.shape[1], bgr.shape[0]))
             if not self.writer.isOpened():
-                from edgecv.errors import EdgecvError
-
-                raise EdgecvError(f"cannot record to {self.path} ({code})", "use .mp4, .mkv or .avi")
+                raise EdgecvError(f"cannot record to {self.path} ({self.code})",
+                                  "check that the folder is writable, or choose another --record-codec")
         self.writer.write(bgr)
 
     def close(self):
         if self.writer is not None:
             self.writer.release()
             self.writer = None
+            if self.target != self.path:
+                os.replace(self.target, self.path)
 
 
 def _infer_frame(rt, pre, bgr) -> tuple[np.ndarray, float]:
@@ -141,7 +185,7 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
     name = str(source.target)
     summary = Summary(source=name, recording=str(opts.record) if opts.record else None)
     show = opts.show and display_available()
-    recorder = _Recorder(opts.record, source.fps)
+    recorder = _Recorder(opts.record, source.fps, opts.record_codec)
     probs_ema = None
     topk: list[dict] = []
     model_ms = 0.0
@@ -183,10 +227,13 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
             dt = now - last_t
             last_t = now
             fps_ema = (1 / dt if dt > 0 else 0) if fps_ema == 0 else 0.9 * fps_ema + 0.1 * (1 / dt if dt > 0 else 0)
+            record = {"source": name, "frame": frame.index, "pts_s": frame.pts, "elapsed_s": round(now - t0, 4),
+                      "topk": topk, "latency_ms": round(latency, 3)}
             if opts.json_lines:
-                out.write(json.dumps({"source": name, "frame": frame.index, "time": round(now - t0, 4),
-                                      "topk": topk, "latency_ms": round(latency, 3)}) + "\n")
+                out.write(json.dumps(record) + "\n")
                 out.flush()
+            if opts.on_frame is not None:
+                opts.on_frame(record)
             if show or opts.record:
                 model_fps = 1000.0 / model_ms if model_ms else 0.0
                 draw_topk(bgr, topk[:3], [f"model {model_fps:.0f} FPS  end-to-end {fps_ema:.1f} FPS",
@@ -220,4 +267,20 @@ def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summa
         summary.reconnects, summary.lost = source.reconnects, source.lost
         if source.lost:
             summary.exit_reason = "source lost"
+        summary.failed = _damage(source, summary)
     return summary
+
+
+def _damage(source: Source, summary: Summary) -> str | None:
+    """Why a video file did not play whole (live sources drop and reconnect by design: never)."""
+    if source.live:
+        return None
+    if source.corrupt:
+        return f"{source.corrupt} frames could not be decoded (a damaged file?)"
+    if source.truncated:
+        return f"the file is truncated (it ends early, after {summary.frames} frames)"
+    declared = source.declared_frames
+    # containers estimate their frame count from duration x fps: a frame or two of slack
+    if summary.exit_reason == "end of stream" and declared and summary.frames < declared - max(2, declared // 100):
+        return f"ended after {summary.frames} of the {declared} frames the file declares (truncated?)"
+    return None

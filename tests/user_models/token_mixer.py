@@ -1,6 +1,5 @@
 """A tiny transformer-shaped classifier (no convolution): image rows are tokens, mixed by Linear
 layers on 3-D tensors, so every weight but the head's sits in a MatMul, as in ViT / Swin."""
-import torch
 from torch import nn
 
 

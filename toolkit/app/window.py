@@ -48,6 +48,8 @@ class ClassifierWindow(QMainWindow):
         self.progress = QProgressBar(visible=False)
         self.status = QLabel()
         self.message = QLabel(styleSheet="color: #b00020")
+        for label in (self.image, self.status, self.message):  # file names and labels are data, never HTML
+            label.setTextFormat(Qt.TextFormat.PlainText)
         self.backend_box = QComboBox()
         self.backend_box.addItems(["auto", *BACKENDS])
         self.backend_box.setCurrentText(backend)
@@ -183,7 +185,8 @@ class ClassifierWindow(QMainWindow):
     def show_bars(self, topk: list[dict]):
         for bar, entry in zip(self.bars, list(topk) + [None] * TOPK):
             bar.setValue(int(round(entry["prob"] * 1000)) if entry else 0)
-            bar.setFormat(f"{entry['label']}  {entry['prob']:.1%}" if entry else "")
+            text = f"{entry['label']}  {entry['prob']:.1%}" if entry else ""
+            bar.setFormat(text.replace("%", "%%"))  # %p / %v / %m are placeholders there: every % is literal
 
     def error(self, text: str):
         self.message.setText(text)

@@ -13,10 +13,10 @@ import typer  # noqa: E402
 
 from edgecv import __version__
 from edgecv.cli import common
+from edgecv.cli.help import App
 
-app = typer.Typer(name="edgecv", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False,
-                  help="Export, run and verify PyTorch image classifiers on edge devices.")
+app = App(name="edgecv", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+          help="Export, run and verify PyTorch image classifiers on edge devices.")
 
 
 def _version(value: bool):

@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
-from edgecv.cli.common import cli_errors, err, out
+from edgecv.cli.common import cli_errors, err, out, styled
 
 
 @app.command("bench")
@@ -47,10 +47,8 @@ def bench_cmd(
     if plot is not None and plot.suffix.lower() != ".png":
         raise EdgecvError(f"--plot {plot} is not a .png path")
 
-    from rich.markup import escape
-
     def say(text):
-        err.print(f"[dim]{escape(text)}[/]", highlight=False)
+        err.print(styled((text, "dim")))
 
     labelled = None
     if data:
@@ -65,15 +63,22 @@ def bench_cmd(
         from edgecv.plots import bench_png
 
         bench_png(rows, plot, f"p50 latency, {cpu['model']} ({cpu['isa']})")
-        err.print(f"chart -> {plot}", highlight=False)
+        err.print(f"chart -> {plot}")
     if json_out:
         out.print_json(json.dumps({"cpu": cpu, "rows": rows, "skipped": skips}))
         return
     out.print(bench_table(rows, cpu))
+    from edgecv.runtimes.bench import BUSY_SPREAD
+
+    for r in rows:
+        if r["spread"] > BUSY_SPREAD:
+            err.print(f"warning: {r['model']} {r['candidate']} batch {r['batch']}: p95 is {r['spread']:.1f}x p50, so "
+                      "the machine was busy while it was timed; its speed-ups are not reliable (rerun on a quiet "
+                      "machine, or with more --seconds)")
     for note in sorted({f"{r['model']}: {n}" for r in rows for n in r.get("floor_notes") or ()}):
-        err.print(f"[yellow]floor[/] {escape(note)} (FLOPs are a lower bound: ≥)", highlight=False)
+        err.print(styled(("floor", "yellow"), f" {note} (FLOPs are a lower bound: ≥)"))
     for s in skips:
-        err.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
+        err.print(styled(("skipped", "yellow"), f" {s}"))
 
 
 def bench_table(rows: list[dict], cpu: dict):
@@ -85,13 +90,13 @@ def bench_table(rows: list[dict], cpu: dict):
     if peak:
         title += f", MatMul peak fp32 {rows[0]['peak_gflops']:.0f} GFLOP/s"
     t = Table(title=title)
-    cols = ["model", "candidate", "MB", "batch", "p50 ms", "p95 ms", "images/s", "speed-up", "mem MB"]
+    cols = ["model", "candidate", "threads", "MB", "batch", "p50 ms", "p95 ms", "images/s", "speed-up", "mem MB"]
     cols += ["GFLOPs/img", "floor ms", "x floor"] if floor else []
     cols += ["accuracy"] if any(r.get("accuracy") is not None for r in rows) else []
     for c in cols:
         t.add_column(c, justify="left" if c in ("model", "candidate") else "right")
     for r in rows:
-        cells = [r["model"], r["candidate"], f"{r['size_mb']:.1f}", str(r["batch"]), f"{r['p50_ms']:.2f}",
+        cells = [r["model"], r["candidate"], "-" if r["threads"] is None else str(r["threads"]), f"{r['size_mb']:.1f}", str(r["batch"]), f"{r['p50_ms']:.2f}",
                  f"{r['p95_ms']:.2f}", f"{r['images_per_s']:.1f}", f"{r['speedup']:.2f}x", f"{r['memory_mb']:.0f}"]
         if floor:
             low = "≥" if r.get("floor_notes") else ""  # FLOPs in Scan / Loop bodies are not counted

@@ -15,7 +15,7 @@ from edgecv.runtimes.bench import Candidate
 
 
 def _gpu() -> bool:
-    from edgecv.runtimes.backends.gpu import cuda_device_count
+    from edgecv.runtimes.hardware import cuda_device_count
 
     return cuda_device_count() > 0
 

@@ -31,11 +31,21 @@ class _Console(Console):
 
 
 def console(stderr: bool = False, **kwargs) -> Console:
-    return _Console(stderr=stderr, **kwargs)
+    """Paths, labels and model names are data from strangers: never read as markup (a ``[`` in a
+    folder name would crash the formatter or restyle the line) nor highlighted.  Styling is explicit:
+    ``styled``."""
+    return _Console(stderr=stderr, markup=False, highlight=False, **kwargs)
 
 
 out = console()  # results
 err = console(stderr=True, soft_wrap=True)  # progress, warnings, summaries
+
+
+def styled(*parts) -> "Text":  # noqa: F821
+    """A line of plain strings and ``(text, style)`` pairs: styles apply, no text is parsed."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 def cli_errors(fn):

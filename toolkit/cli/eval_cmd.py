@@ -57,10 +57,9 @@ def eval_cmd(
     if plot:
         from edgecv.plots import confusion_png
 
-        for r in results:
-            p = plot if len(results) == 1 else plot.with_name(f"{plot.stem}-{Path(r.model).stem}{plot.suffix}")
+        for r, p in zip(results, plot_paths(plot, [r.model for r in results])):
             confusion_png(r.confusion, r.labels, p, f"{r.model} on {data.source}: accuracy {r.accuracy:.2%}")
-            err.print(f"confusion matrix -> {p}", highlight=False)
+            err.print(f"confusion matrix -> {p}")
     if json_out:
         out.print_json(json.dumps([r.to_dict() for r in results]))
         return
@@ -71,12 +70,27 @@ def eval_cmd(
         t.add_row(r.model, r.runtime, f"{r.accuracy:.2%}", f"{r.macro_f1():.4f}", f"{r.n / max(r.seconds, 1e-9):.1f}",
                   str(len(r.unreadable)))
     out.print(t)
-    if per_class:
-        r = results[0]
-        pc = Table(title=f"per class: {r.model}")
+    for r in results if per_class else ():
+        pc = Table(title=f"per class: {r.model} on {r.runtime}")
         for c in ("class", "precision", "recall", "F1", "specificity", "support"):
             pc.add_column(c, justify="left" if c == "class" else "right")
         for row in r.per_class():
             pc.add_row(row["label"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                        f"{row['specificity']:.3f}", str(row["support"]))
         out.print(pc)
+
+
+def plot_paths(plot: Path, models: list[str]) -> list[Path]:
+    """One confusion-matrix file per model: ``plot`` itself for one model, else ``STEM-MODELFILE.png``
+    (the model's whole file name, so a.pt and a.onnx do not collide), numbered if names still clash."""
+    if len(models) == 1:
+        return [plot]
+    paths: list[Path] = []
+    for m in models:
+        p = plot.with_name(f"{plot.stem}-{Path(m).name}{plot.suffix}")
+        i = 2
+        while p in paths:
+            p = plot.with_name(f"{plot.stem}-{Path(m).name}-{i}{plot.suffix}")
+            i += 1
+        paths.append(p)
+    return paths

@@ -5,7 +5,9 @@ import typer
 
 from edgecv.cli import app
 from edgecv.cli import model_options as mo
-from edgecv.cli.common import cli_errors, err, out, parse_kwargs
+from edgecv.cli.common import cli_errors, err, out, parse_kwargs, styled
+
+PRECISION, ENGINE, TRITON = "Precision", "TensorRT engine", "Triton"
 
 
 @app.command("export")
@@ -37,31 +39,31 @@ def export_cmd(
     exif_transpose: Annotated[Optional[bool], typer.Option(
         "--exif-transpose/--no-exif-transpose",
         help="the training loader applied EXIF orientation (ImageOps.exif_transpose); default: as the "
-             "checkpoint's spec says (torchvision's ImageFolder loader does not)")] = None,
+             "checkpoint's spec says (torchvision's ImageFolder loader does not)", rich_help_panel=mo.PRE)] = None,
     high_bit_depth: Annotated[Optional[str], typer.Option(
-        help="16-bit images as the training loader saw them: pil (PIL's convert('RGB')) | scale (v / 257)")] = None,
+        help="16-bit images as the training loader saw them: pil (PIL's convert('RGB')) | scale (v / 257)", rich_help_panel=mo.PRE)] = None,
     fmt: Annotated[str, typer.Option("--format", help="onnx | engine (a TensorRT engine built from the "
                                      "ONNX on this machine's GPU; the .onnx is kept beside it) | triton (a "
                                      "Triton model repository in -o FOLDER)")] = "onnx",
     repo_name: Annotated[Optional[str], typer.Option("--name", help="triton: the model's name in the repository "
-                                                "(default: the file's stem)")] = None,
+                                                "(default: the file's stem)", rich_help_panel=TRITON)] = None,
     precision: Annotated[str, typer.Option(help="fp32 | fp16 (GPUs; fp32 I/O) | int8 (static QDQ, or "
-                                           "dynamic for transformers; needs --calib; accuracy held automatically)")] = "fp32",
+                                           "dynamic for transformers; needs --calib; accuracy held automatically)", rich_help_panel=PRECISION)] = "fp32",
     calib: Annotated[Optional[Path], typer.Option(help="int8: folder of real images (ImageFolder "
-                                                  "sub-folders named as the labels make it a labelled check)")] = None,
-    calib_method: Annotated[str, typer.Option(help="int8 calibration: minmax | entropy | percentile")] = "minmax",
+                                                  "sub-folders named as the labels make it a labelled check)", rich_help_panel=PRECISION)] = None,
+    calib_method: Annotated[str, typer.Option(help="int8 calibration: minmax | entropy | percentile", rich_help_panel=PRECISION)] = "minmax",
     int8_activations: Annotated[str, typer.Option(help="auto (measure u8, u8-reduced, s8, and "
                                                   "dynamic where MatMuls hold most weights; fastest within budget) | u8 "
-                                                  "| u8-reduced | s8 | dynamic (ONNX Runtime only)")] = "auto",
-    keep_fp32: Annotated[Optional[list[str]], typer.Option(help="int8: ONNX node name kept in fp32, repeatable")] = None,
-    min_batch: Annotated[int, typer.Option(help="engine: optimisation profile min batch")] = 1,
-    opt_batch: Annotated[int, typer.Option(help="engine: profile batch TensorRT tunes for")] = 8,
-    max_batch: Annotated[int, typer.Option(help="engine: profile max batch; triton: max_batch_size")] = 32,
-    workspace_gib: Annotated[float, typer.Option(help="engine: TensorRT workspace limit (GiB)")] = 2.0,
-    rebuild: Annotated[bool, typer.Option(help="engine: rebuild even when the cached engine matches")] = False,
-    max_accuracy_drop: Annotated[float, typer.Option(help="int8 budget on labelled images, top-1 points")] = 0.5,
+                                                  "| u8-reduced | s8 | dynamic (ONNX Runtime only)", rich_help_panel=PRECISION)] = "auto",
+    keep_fp32: Annotated[Optional[list[str]], typer.Option(help="int8: ONNX node name kept in fp32, repeatable", rich_help_panel=PRECISION)] = None,
+    min_batch: Annotated[int, typer.Option(help="engine: optimisation profile min batch", rich_help_panel=ENGINE)] = 1,
+    opt_batch: Annotated[int, typer.Option(help="engine: profile batch TensorRT tunes for", rich_help_panel=ENGINE)] = 8,
+    max_batch: Annotated[int, typer.Option(help="engine: profile max batch; triton: max_batch_size", rich_help_panel=ENGINE)] = 32,
+    workspace_gib: Annotated[float, typer.Option(help="engine: TensorRT workspace limit (GiB)", rich_help_panel=ENGINE)] = 2.0,
+    rebuild: Annotated[bool, typer.Option(help="engine: rebuild even when the cached engine matches", rich_help_panel=ENGINE)] = False,
+    max_accuracy_drop: Annotated[float, typer.Option(help="int8 budget on labelled images, top-1 points", rich_help_panel=PRECISION)] = 0.5,
     min_agreement: Annotated[float, typer.Option(help="int8 budget: top-1 agreement with fp32 on "
-                                                 "held-out images")] = 0.99,
+                                                 "held-out images", rich_help_panel=PRECISION)] = 0.99,
     json_out: Annotated[bool, typer.Option("--json", help="summary as JSON on stdout")] = False,
 ):
     """Export a checkpoint to ONNX (dynamic batch, rewrites, embedded spec, validated)."""
@@ -69,6 +71,8 @@ def export_cmd(
 
     from edgecv.errors import EdgecvError
 
+    if not checkpoint.exists():  # before seconds of importing torch
+        raise EdgecvError(f"{checkpoint} does not exist")
     if target not in ("onnxruntime", "tensorrt"):
         raise EdgecvError(f"--target {target!r} is not onnxruntime or tensorrt")
     if fmt not in ("onnx", "engine", "triton"):
@@ -103,10 +107,10 @@ def export_cmd(
     fp32_path, final = output_paths(checkpoint, output, precision)
 
     def on_stage(name, seconds, detail):
-        err.print(f"[green]✓[/] {name:<9} {seconds:6.2f}s  {detail}", highlight=False)
+        err.print(styled(("✓", "green"), f" {name:<9} {seconds:6.2f}s  {detail}"))
 
     def say(text):
-        err.print(text, highlight=False)
+        err.print(text)
 
     engine_args = dict(min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch, workspace_gib=workspace_gib,
                        rebuild=rebuild)
@@ -142,13 +146,12 @@ def export_cmd(
     }
     if not json_out:
         io = lambda xs: ", ".join(f"{x['name']} {x['shape']}" for x in xs)  # noqa: E731
-        err.print(f"[bold]{res.path}[/]  {res.size / 1e6:.2f} MB  opset {res.opset}  ({res.exporter_note})",
-                  highlight=False)
-        err.print(f"  inputs  {io(res.inputs)}\n  outputs {io(res.outputs)}", highlight=False)
+        err.print(f"{res.path}  {res.size / 1e6:.2f} MB  opset {res.opset}  ({res.exporter_note})")
+        err.print(f"  inputs  {io(res.inputs)}\n  outputs {io(res.outputs)}")
         if res.validation is not None:
             for name, c in res.validation.rows:
                 err.print(f"  validate {name:<14} max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  "
-                          f"top-1 {c.top1:.0%}", highlight=False)
+                          f"top-1 {c.top1:.0%}")
     if precision != "fp32":
         summary["lowered"] = lower(res.path, final, precision, **precision_args)
     if engine is not None:

@@ -45,7 +45,7 @@ def _describe(path: Path, **how) -> dict:
     if not path.exists():
         raise EdgecvError(f"{path} does not exist")
     if suffix(path) == ".onnx":
-        from edgecv.runtimes.backends.onnx_meta import describe_onnx
+        from edgecv.runtimes.modelfile.onnx_file import describe_onnx
 
         return describe_onnx(path)
     try:

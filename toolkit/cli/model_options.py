@@ -9,6 +9,8 @@ import typer
 
 from edgecv.errors import EdgecvError
 
+PRE = "Preprocessing"  # the help panel of the options that state the model's preprocessing
+
 Arch = Annotated[Optional[str], typer.Option(help="zoo architecture of a bare state_dict (see `edgecv models`)")]
 NumClasses = Annotated[Optional[int], typer.Option(help="number of classes (default: read from the weights)")]
 ModelFile = Annotated[Optional[str], typer.Option(
@@ -18,17 +20,17 @@ ModelArg = Annotated[Optional[list[str]], typer.Option(help="builder argument KE
 UnsafeLoad = Annotated[bool, typer.Option(help="allow a pickled nn.Module (runs code!)")]
 Output = Annotated[Optional[str], typer.Option(
     "--class-output", help="NAME or INDEX of the class scores among several outputs (default: 'logits', else the first)")]
-Imgsz = Annotated[Optional[tuple[int, int]], typer.Option(help="model input H W (CenterCrop size)")]
-Resize = Annotated[Optional[str], typer.Option(
+Imgsz = Annotated[Optional[tuple[int, int]], typer.Option(rich_help_panel=PRE, help="model input H W (CenterCrop size)")]
+Resize = Annotated[Optional[str], typer.Option(rich_help_panel=PRE, 
     help="N: Resize(N), shorter side; H,W: Resize((H, W)); 'none': straight to --imgsz")]
-Mean = Annotated[Optional[tuple[float, float, float]], typer.Option(help="Normalize mean R G B")]
-Std = Annotated[Optional[tuple[float, float, float]], typer.Option(help="Normalize std R G B")]
-Interpolation = Annotated[Optional[str], typer.Option(help="nearest | bilinear | bicubic")]
-ChannelOrder = Annotated[Optional[str], typer.Option(help="RGB | BGR | GRAY (Grayscale(1))")]
-Labels = Annotated[Optional[Path], typer.Option(
+Mean = Annotated[Optional[tuple[float, float, float]], typer.Option(rich_help_panel=PRE, help="Normalize mean R G B")]
+Std = Annotated[Optional[tuple[float, float, float]], typer.Option(rich_help_panel=PRE, help="Normalize std R G B")]
+Interpolation = Annotated[Optional[str], typer.Option(rich_help_panel=PRE, help="nearest | bilinear | bicubic")]
+ChannelOrder = Annotated[Optional[str], typer.Option(rich_help_panel=PRE, help="RGB | BGR | GRAY (Grayscale(1))")]
+Labels = Annotated[Optional[Path], typer.Option(rich_help_panel=PRE, 
     help="labels: text (one per line), JSON list, {\"0\": \"daisy\"}, TorchServe index_to_name.json, "
          "or an ImageFolder root")]
-Scores = Annotated[Optional[str], typer.Option(
+Scores = Annotated[Optional[str], typer.Option(rich_help_panel=PRE, 
     help="logits | probabilities | log_probabilities (default: detected at export)")]
 
 

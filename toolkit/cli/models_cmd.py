@@ -8,16 +8,22 @@ from edgecv.cli.common import cli_errors, out
 
 @app.command("models")
 @cli_errors
-def models_cmd(pattern: Annotated[Optional[str], typer.Argument(help="fnmatch filter, e.g. 'odconv*'")] = None,
+def models_cmd(pattern: Annotated[Optional[str], typer.Argument(help="a part of the name (swin), or an fnmatch "
+                                                                "filter ('odconv*')")] = None,
                json_out: Annotated[bool, typer.Option("--json", help="JSON list")] = False):
-    """List the model zoo (torchvision classifiers, seed architectures; timm models as timm/<name>)."""
+    """List the model zoo (torchvision classifiers, seed architectures; any timm model as timm/<name>)."""
     import json
 
-    from edgecv.models import list_models
+    from edgecv.catalog import match, model_names
 
-    names = list_models(pattern)
+    names = match(pattern, model_names())  # read from the source: no torch import
     if json_out:
         out.print_json(json.dumps(names))
-    else:
-        for n in names:
-            out.print(n, highlight=False)
+        return
+    for n in names:
+        out.print(n)
+    if not names:
+        from edgecv.cli.common import err
+
+        err.print(f"no model name contains {pattern!r}; `edgecv models` lists them all (timm models: "
+                  "timm/<name>)")

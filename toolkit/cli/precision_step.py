@@ -25,6 +25,9 @@ def lower(fp32: Path, final: Path, precision: str, *, calib=None, calib_method="
           keep_fp32=(), max_accuracy_drop=0.5, min_agreement=0.99, on_stage=None, say=print) -> dict:
     if final.resolve() == fp32.resolve():
         raise EdgecvError(f"-o {final} would overwrite the fp32 model", "choose another -o")
+    from edgecv.runtimes.modelfile.onnx_file import load_model_proto
+
+    load_model_proto(fp32)  # a graph, with its external data inside its folder, before any tool reads it
     if precision == "int8":
         from edgecv.exporters.precision.int8 import Int8Options, quantize_int8
 

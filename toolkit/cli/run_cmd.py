@@ -4,24 +4,26 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
-from edgecv.cli.common import cli_errors, err, out, runtime_options
+from edgecv.cli.common import cli_errors, err, out, runtime_options, styled
 from edgecv.formats import MAX_IMAGE_PIXELS
 
 
 def resolve_model(sources: list[str], model: str | None) -> tuple[str, list[str]]:
-    """--model, else a leading model file among SOURCES, else the bundled sample model."""
-    from edgecv.assets import SAMPLE_ONNX
+    """--model, else the first of SOURCES when it is a model file.  Anything else is refused: a
+    model is never chosen for the user (a file of another kind in first place is named as such)."""
     from edgecv.errors import EdgecvError
-    from edgecv.formats import is_model_file
+    from edgecv.formats import MODEL_SUFFIXES, is_image, is_model_file, is_stream_source
 
     if model:
         return model, sources
     if sources and is_model_file(sources[0]):
         return sources[0], sources[1:]
-    if not SAMPLE_ONNX.exists():
-        raise EdgecvError(f"no --model given and the bundled sample model {SAMPLE_ONNX} is missing",
-                          "run `make demo` or `edgecv export samples/digits_fusion_cnn.pt`")
-    return str(SAMPLE_ONNX), sources
+    kinds = ", ".join(MODEL_SUFFIXES)
+    if sources and Path(sources[0]).is_file() and not is_image(sources[0]) and not is_stream_source(sources[0]):
+        raise EdgecvError(f"{sources[0]} is neither a model file ({kinds}) nor an image",
+                          "give the model first (edgecv run MODEL IMAGES...) or with --model FILE")
+    raise EdgecvError("no model given", "give the model first (edgecv run MODEL IMAGES...) or with --model FILE; "
+                      "`edgecv export samples/digits_fusion_cnn.pt` makes the sample digits model")
 
 
 @app.command("run")
@@ -35,18 +37,22 @@ def run_cmd(
     topk: Annotated[int, typer.Option(min=1, help="labels per image")] = 5,
     batch_size: Annotated[int, typer.Option(min=1, help="images per inference call")] = 8,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines on stdout, nothing else there")] = False,
-    csv: Annotated[Optional[Path], typer.Option("--csv", help="also write results as CSV")] = None,
-    save_dir: Annotated[Optional[Path], typer.Option(help="write annotated copies here")] = None,
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="also write results as CSV (streams: a row per "
+                                                "frame and rank)")] = None,
+    save_dir: Annotated[Optional[Path], typer.Option(help="images: write annotated copies here")] = None,
     camera: Annotated[Optional[int], typer.Option(help="live camera index (e.g. 0)")] = None,
     no_show: Annotated[bool, typer.Option("--no-show", help="streams: no window")] = False,
-    record: Annotated[Optional[Path], typer.Option(help="streams: write the annotated video (.mp4/.mkv)")] = None,
+    record: Annotated[Optional[Path], typer.Option(help="streams: write the annotated video (.mkv, .mp4, .avi, "
+                                                   ".webm; a killed .mkv recording stays playable)")] = None,
+    record_codec: Annotated[str, typer.Option(help="streams: auto (MPEG-4, compact; VP8 for .webm) | mp4v | ffv1 "
+                                              "(lossless, 50x larger) | mjpg | vp8")] = "auto",
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="streams: stop after N frames")] = None,
     duration: Annotated[Optional[float], typer.Option(min=0.0, help="streams: stop after S seconds")] = None,
     smooth: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="streams: EMA of probabilities")] = None,
     every: Annotated[int, typer.Option(min=1, help="streams: infer every N-th frame")] = 1,
     reconnect: Annotated[float, typer.Option(min=0.0, help="streams: seconds to retry a lost source")] = 3.0,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write one row per image (the --json "
-                                                   "record) to FILE.jsonl or FILE.parquet")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write one row per image or frame (the "
+                                                   "--json record) to FILE.jsonl or FILE.parquet")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="classify on a Ray cluster (Ray Data + an actor pool; "
                                       "extra `ray`); local cluster unless --ray-address")] = False,
     ray_address: Annotated[Optional[str], typer.Option(help="join this Ray cluster (auto, ray://HOST:10001)")] = None,
@@ -70,6 +76,16 @@ def run_cmd(
 
         check_results_path(output)
     streams = [s for s in sources if is_stream_source(s)]
+    from edgecv.fileio import check_output, declare_inputs
+
+    declare_inputs([model_path, *(s for s in sources if not is_url(s) and "%" not in s)])
+    csv_to_stdout = csv is not None and str(csv) == "-"
+    if csv_to_stdout and json_out:
+        raise EdgecvError("--csv - and --json both write to stdout", "choose one, or give --csv a file")
+    if csv is not None:
+        check_output(csv, "--csv", (".csv",))
+    if output is not None:
+        check_output(output, "-o/--output")
     if camera is None and not sources:
         raise EdgecvError("no images given", "pass files, folders, globs, a video or --camera N")
     options = runtime_options(providers, threads)
@@ -85,11 +101,27 @@ def run_cmd(
     if camera is not None or streams:
         if (camera is not None and sources) or len(sources) > 1:
             raise EdgecvError("a stream (camera, video, URL) runs alone", "give one stream and no other sources")
-        if output:
-            raise EdgecvError("--output writes one row per image; a stream writes --json lines or --record")
+        if record is not None:
+            from edgecv.runtimes.streams.loop import record_codec as check_codec
+
+            check_codec(record, record_codec)
+            check_output(record, "--record")
+        if save_dir:
+            raise EdgecvError("--save-dir writes annotated copies of images; a stream is recorded with --record FILE",
+                              "e.g. --record annotated.mkv")
         paths = []
     else:
+        stream_only = [flag for flag, value in (("--record", record), ("--max-frames", max_frames),
+                                                ("--duration", duration), ("--smooth", smooth)) if value is not None]
+        if stream_only:
+            raise EdgecvError(f"{', '.join(stream_only)} applies to a video, stream or camera, not to images",
+                              "for annotated images use --save-dir DIR")
         paths = expand_sources(sources)
+        declare_inputs(paths)
+        if save_dir:
+            from edgecv.fileio import writable_folder
+
+            writable_folder(save_dir)
     in_flight = 1
     if camera is None and streams and not is_url(streams[0]) and every == 1 and not threads:
         from edgecv.runtimes import backend_for
@@ -114,10 +146,8 @@ def run_cmd(
         code = run_stream_cli(rt, camera if camera is not None else streams[0], topk=topk, show=not no_show,
                               record=record, json_lines=json_out, max_frames=max_frames, duration=duration,
                               smooth=smooth, every=every, reconnect=reconnect, max_pixels=max_image_pixels,
-                              in_flight=in_flight)
+                              in_flight=in_flight, csv=csv, output=output, record_codec=record_codec)
         raise typer.Exit(code)
-    if save_dir:
-        save_dir.mkdir(parents=True, exist_ok=True)
     results, failed = [], 0
     t0 = time.perf_counter()
     with rt, _progress(len(paths)) as progress:
@@ -126,12 +156,15 @@ def run_cmd(
 
         for r in classify_paths(rt, paths, batch_size=batch_size, topk=topk, keep_images=bool(save_dir),
                                    max_pixels=max_image_pixels):
+            if not r.error and save_dir:
+                try:
+                    _save_annotated(r, save_dir)
+                except EdgecvError as e:  # a full disk: this image's copy fails, the run goes on
+                    r.error = f"annotated copy not written: {e}"
+                r.image = None
             if r.error:
                 failed += 1
-                err.print(f"[red]skipped[/] {r.error}", highlight=False)
-            elif save_dir:
-                _save_annotated(r, save_dir)
-                r.image = None
+                err.print(styled(("skipped" if not r.topk else "failed", "red"), f" {r.error}"))
             if json_out:
                 sys.stdout.write(json.dumps(r.to_json()) + "\n")
                 sys.stdout.flush()
@@ -149,11 +182,10 @@ def run_cmd(
         from edgecv.runtimes.pipeline.classify import write_csv
 
         write_csv(csv, results)
-    if not json_out:
+    if not json_out and not csv_to_stdout:
         _table(results, rt)
     err.print(f"{len(results) - failed} classified, {failed} failed, "
-              f"{len(results) / max(seconds, 1e-9):.1f} img/s on {rt.name} ({Path(model_path).name})",
-              highlight=False)
+              f"{len(results) / max(seconds, 1e-9):.1f} img/s on {rt.name} ({Path(model_path).name})")
     if failed:
         raise typer.Exit(1)
 
@@ -177,27 +209,29 @@ def _table(results, rt):
     table.add_column("top-k")
     for r in results:
         if r.error:
-            table.add_row(r.source, f"[red]{r.error}[/]")
+            table.add_row(r.source, styled((r.error, "red")))
         else:
             table.add_row(r.source, "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r.topk))
     out.print(table)
 
 
 def _save_annotated(r, save_dir: Path):
+    """The image with its top-3 drawn, as a new file in ``save_dir`` (never over a file there, never
+    through a link planted there: see ``fileio.write_new``)."""
     import cv2
 
+    from edgecv.errors import EdgecvError
+    from edgecv.fileio import write_new
     from edgecv.runtimes.streams.overlay import draw_topk
 
     src = Path(r.source)
-    target = save_dir / src.name
-    i = 1
-    while target.exists():
-        target = save_dir / f"{src.stem}_{i}{src.suffix}"
-        i += 1
+    ext = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
     bgr = cv2.cvtColor(r.image, cv2.COLOR_RGB2BGR)
     if min(bgr.shape[:2]) < 160:  # tiny inputs (8x8 digits): enlarge so the text is readable
         f = 160 / min(bgr.shape[:2])
         bgr = cv2.resize(bgr, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST)
     draw_topk(bgr, r.topk[:3])
-    ext = target.suffix.lower() if target.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
-    cv2.imwrite(str(target.with_suffix(ext)), bgr)
+    ok, data = cv2.imencode(ext, bgr)
+    if not ok:
+        raise EdgecvError(f"cannot encode the annotated copy of {src.name} as {ext}")
+    write_new(save_dir, src.stem, ext, data.tobytes())

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgecv.cli.common import err
+from edgecv.cli.common import err, styled
 
 
 def run_ray_cli(model_path, paths: list, *, output: Path | None, address: str | None, actors: int, batch_size: int,
@@ -25,7 +25,7 @@ def run_ray_cli(model_path, paths: list, *, output: Path | None, address: str | 
             sys.stdout.write(json.dumps(r) + "\n")
             sys.stdout.flush()
         if r.get("error"):
-            err.print(f"[red]skipped[/] {r['error']}", highlight=False)
+            err.print(styled(("skipped", "red"), f" {r['error']}"))
         if progress is not None:
             progress.update(task, advance=1)
 
@@ -46,6 +46,6 @@ def run_ray_cli(model_path, paths: list, *, output: Path | None, address: str | 
     err.print(f"{stats.images - stats.failed} classified, {stats.failed} failed on Ray ({actors} actor"
               f"{'s' if actors > 1 else ''}): {stats.images_per_s:.1f} img/s overall, "
               f"{stats.steady_images_per_s:.1f} img/s after the first row; Ray start-up {stats.startup_s:.1f} s, "
-              f"first row after {stats.first_row_s:.1f} s (workers start, the model loads){where}", highlight=False)
+              f"first row after {stats.first_row_s:.1f} s (workers start, the model loads){where}")
     return 1 if stats.failed else 0
 

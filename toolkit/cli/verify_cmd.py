@@ -5,7 +5,7 @@ import typer
 
 from edgecv.cli import app
 from edgecv.cli import model_options as mo
-from edgecv.cli.common import cli_errors, err, out, parse_kwargs
+from edgecv.cli.common import cli_errors, err, out, parse_kwargs, styled
 
 
 @app.command("verify")
@@ -42,6 +42,10 @@ def verify_cmd(
 
     from edgecv.errors import EdgecvError
     from edgecv.formats import backend_of, is_image
+
+    for f in (checkpoint, *(model_files or ())):
+        if not f.exists():  # before seconds of importing torch
+            raise EdgecvError(f"{f} does not exist")
     from edgecv.verify import verify
 
     if reference not in ("fp32", "fp64"):
@@ -65,25 +69,28 @@ def verify_cmd(
                  per_layer=per_layer, backends=backends.split(",") if backends else None,
                  model_file=model_file, model_kwargs=parse_kwargs(model_arg), output=class_output,
                  stated=mo.stated_spec(imgsz, resize, mean, std, interpolation, channel_order, labels),
-                 progress=lambda s: err.print(f"verifying {s}", highlight=False))
+                 progress=lambda s: err.print(f"verifying {s}"))
     if report:
         from edgecv.fileio import atomic_write_text
         from edgecv.verify.report import to_markdown
 
         text = json.dumps(res.to_dict(), indent=1) if report.suffix == ".json" else to_markdown(res)
-        atomic_write_text(report, lambda f: f.write(text))
+        atomic_write_text(report, lambda f: f.write(text), what="--report", suffixes=(".md", ".json"))
     if json_out:
         out.print_json(json.dumps(res.to_dict()))
     else:
         from edgecv.verify.report import to_table
 
         out.print(to_table(res))
+        from edgecv.verify.api import NO_DIVERGENCE
+
         for r in res.rows:
-            if r.first_divergence:
-                out.print(f"[bold]{r.candidate} on {r.runtime}[/]: first divergence at {r.first_divergence}",
-                          highlight=False)
+            if r.first_divergence == NO_DIVERGENCE:
+                out.print(f"{r.candidate} on {r.runtime}: per layer, no module diverges beyond the tolerance")
+            elif r.first_divergence:
+                out.print(f"{r.candidate} on {r.runtime}: first divergence at {r.first_divergence}")
     n = res.counts()
-    err.print(("[green]PASS[/]" if res else "[red]FAIL[/]")
-              + f" {n['pass']} passed, {n['fail']} failed, {n['skipped']} skipped", highlight=False)
+    err.print(styled(("PASS", "green") if res else ("FAIL", "red"))
+              + f" {n['pass']} passed, {n['fail']} failed, {n['skipped']} skipped")
     if not res:
         raise typer.Exit(1)

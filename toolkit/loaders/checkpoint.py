@@ -11,6 +11,7 @@ directories) is ``edgecv.loaders.sources``; ``load_model`` is re-exported here.
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -100,16 +101,23 @@ def check_state_dict(model: nn.Module, sd: dict, arch: str):
 
 
 def suggest_archs(sd: dict, limit: int = 5) -> list[str]:
-    """Registry entries whose state_dict keys match these keys (built on the meta device: no memory)."""
+    """Registry entries whose state_dict keys match these keys (built on the meta device: no memory).
+    A family (models from one builder file) is skipped when its first member shares fewer than half
+    of its top-level module names with the weights (members differ in depth, width and optional
+    norms, not in structure): a fraction of the registry is built instead of all of it."""
     from edgecv.models import create_model, get_entry, list_models
 
     import warnings
 
     keys = set(sd)
-    found = []
+    tops = {k.split(".", 1)[0] for k in keys}
+    found: list[str] = []
+    ruled_out: set[str] = set()
+    judged: set[str] = set()
     warnings.filterwarnings("ignore", category=FutureWarning, module="torchvision")
     for name in list_models():
-        if "large" in get_entry(name).tags:
+        entry = get_entry(name)
+        if "large" in entry.tags or entry.family in ruled_out:
             continue
         try:
             with torch.device("meta"):
@@ -118,6 +126,11 @@ def suggest_archs(sd: dict, limit: int = 5) -> list[str]:
             continue
         if own == keys:
             found.append(name)
+        if entry.family not in judged:
+            judged.add(entry.family)
+            own_tops = {k.split(".", 1)[0] for k in own}
+            if len(own_tops & tops) * 2 < len(own_tops | tops):
+                ruled_out.add(entry.family)
         if len(found) >= limit:
             break
     return found
@@ -128,7 +141,7 @@ def build_from_state_dict(sd: dict, arch: str, num_classes: int | None, model_kw
     """A zoo model with these weights.  Builder arguments the weights determine (the number of
     classes, ODConv's ``kernel_num``) are read from them when not given; the spec says which."""
     from edgecv.loaders.infer import infer_build_args
-    from edgecv.models import create_model, default_spec
+    from edgecv.models import create_model
 
     n, kwargs, inferred = infer_build_args(arch, sd, num_classes or (spec.num_classes if spec else None),
                                            dict(model_kwargs or {}))
@@ -137,11 +150,53 @@ def build_from_state_dict(sd: dict, arch: str, num_classes: int | None, model_kw
     model.load_state_dict(_with_metadata(sd, model))
     model.eval()
     if spec is None:
-        spec = default_spec(arch, num_classes=n, model_kwargs=kwargs)
-        family = "model" if arch.startswith("timm/") else "assumed"  # timm: its own pretrained_cfg
-        spec.provenance = {**{f: family for f in PREPROCESSING_FIELDS}, "num_classes": "stated",
-                           **{k: "inferred" for k in inferred}}
+        spec = zoo_spec(arch, n, kwargs, inferred)
     return model, spec
+
+
+def zoo_spec(arch: str, num_classes: int, model_kwargs: dict | None = None, inferred=()) -> ModelSpec:
+    """The spec a zoo architecture's weights are assumed to be used with: the family's own
+    preprocessing (torchvision's weights transforms, timm's pretrained_cfg), marked ``assumed``
+    (timm's: ``model``).  One model gets one assumption, whatever form its weights come in."""
+    from edgecv.models import default_spec
+
+    spec = default_spec(arch, num_classes=num_classes, model_kwargs=dict(model_kwargs or {}))
+    family = "model" if arch.startswith("timm/") else "assumed"  # timm: its own pretrained_cfg
+    spec.provenance = {**{f: family for f in PREPROCESSING_FIELDS}, "num_classes": "stated",
+                       **{k: "inferred" for k in inferred}}
+    return spec
+
+
+def zoo_arch_of(model: nn.Module) -> str | None:
+    """The registry name of a module built by a zoo builder: edgecv's own (``edgecv_arch``, kept
+    through pickling), or a torchvision classifier recognised by its class's module and its
+    state_dict shapes (built on the meta device: no memory).  None when nothing fits exactly."""
+    arch = getattr(model, "edgecv_arch", None)
+    if isinstance(arch, str):
+        return arch
+    module = type(model).__module__
+    if not module.startswith("torchvision.models."):
+        return None
+    import warnings
+
+    from torchvision.models import get_model_builder
+
+    from edgecv.models import create_model, list_models
+
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    head = next((v[0] for k, v in reversed(own.items()) if len(v) == 2), None)  # the classifier's rows
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torchvision")
+    for name in list_models():
+        try:
+            if get_model_builder(name).__module__ != module:
+                continue
+            with torch.device("meta"):
+                fresh = create_model(name, num_classes=head or 1000)
+        except Exception:  # noqa: BLE001 - not a torchvision builder, or one that cannot run on meta
+            continue
+        if {k: tuple(v.shape) for k, v in fresh.state_dict().items()} == own:
+            return name
+    return None
 
 
 def load_model(path, **kwargs):

@@ -4,6 +4,8 @@ DataParallel's ``module.`` prefix."""
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,19 +17,41 @@ NEST_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "model
 PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DDP, torch.compile
 
 
+def _container(path: Path) -> str:
+    """``empty``, ``zip`` (torch.save's format), ``pickle`` (the legacy one) or ``other``."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        return "empty"
+    if head.startswith(b"PK"):
+        return "zip"
+    return "pickle" if head[0] == 0x80 else "other"
+
+
 def read(path: Path, unsafe: bool):
     """The object in a weights file; one line saying what went wrong otherwise."""
+    from edgecv.loaders.safe_load import pickled_objects, refused_global
+
     if path.suffix.lower() == ".safetensors":
         return read_safetensors(path)
+    kind = _container(path)
+    if kind == "empty":
+        raise EdgecvError(f"{path} is empty (0 bytes)", "re-save or re-download it")
+    if kind == "other":
+        raise EdgecvError(f"{path} is not a torch checkpoint (neither torch.save's zip format nor a pickle)",
+                          "pass a checkpoint, a state_dict, .safetensors, TorchScript or a .pt2 archive")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not unsafe)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on damage
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=not unsafe)
     except pickle.UnpicklingError as e:
         text = str(e)
-        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
-            raise EdgecvError(
-                f"{path} holds pickled Python objects (a whole nn.Module?), and unpickling them can "
-                "run arbitrary code", "pass --unsafe-load only if you trust the file") from None
-        raise EdgecvError(f"{path} is not a torch checkpoint ({text.splitlines()[0][:120]})") from None
+        if refused_global(text):
+            raise pickled_objects(path) from None
+        m = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        detail = m.group(1) if m else (text.splitlines()[0] if text else type(e).__name__)
+        raise EdgecvError(f"{path} is damaged or not a torch checkpoint ({detail[:120]})",
+                          "re-save or re-download it") from None
     except Exception as e:  # noqa: BLE001 - torch raises KeyError/RuntimeError/EOFError/... for damage
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise EdgecvError(f"{path} is truncated or not a torch checkpoint ({msg})",

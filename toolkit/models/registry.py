@@ -33,6 +33,9 @@ class Entry:
     tags: tuple[str, ...] = field(default_factory=tuple)
     # Builder arguments the weights determine: ``infer(state_dict) -> {kwarg: value}``.
     infer: Callable | None = None
+    # The models built by one piece of code (a torchvision module, an edgecv family file): its members
+    # share state_dict structure and differ in sizes.
+    family: str = ""
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -47,7 +50,7 @@ def register_model(name: str | None = None, *, cfg: PretrainedCfg | None = None,
         key = name or fn.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is already registered")
-        _REGISTRY[key] = Entry(key, fn, cfg or PretrainedCfg(), tuple(tags), infer)
+        _REGISTRY[key] = Entry(key, fn, cfg or PretrainedCfg(), tuple(tags), infer, fn.__module__)
         return fn
 
     return wrap
@@ -62,12 +65,12 @@ def _ensure_loaded():
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Registered names, sorted; ``pattern`` is an fnmatch filter.  timm models are ``timm/<name>``."""
-    import fnmatch
+    """Registered names, sorted; ``pattern`` is a substring, or an fnmatch filter when it has a
+    wildcard.  timm models are ``timm/<name>``."""
+    from edgecv.catalog import match
 
     _ensure_loaded()
-    names = sorted(_REGISTRY)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+    return match(pattern, sorted(_REGISTRY))
 
 
 def get_entry(name: str) -> Entry:

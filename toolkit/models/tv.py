@@ -5,7 +5,7 @@ own weight metadata, which ships with the package (no download).  Weights are ne
 models start from random init, or from a checkpoint the user gives.
 """
 import torchvision
-from torchvision.models import get_model, get_model_weights, list_models as tv_list_models
+from torchvision.models import get_model, get_model_builder, get_model_weights, list_models as tv_list_models
 
 from edgecv.models.registry import _REGISTRY, Entry, PretrainedCfg
 
@@ -46,4 +46,4 @@ for _name in tv_list_models(module=torchvision.models):
         continue
     _cfg, _params = _cfg_for(_name)
     _tags = ("torchvision",) + (("large",) if _params > 100e6 else ())
-    _REGISTRY[_name] = Entry(_name, _builder(_name), _cfg, _tags)
+    _REGISTRY[_name] = Entry(_name, _builder(_name), _cfg, _tags, family=get_model_builder(_name).__module__)

@@ -17,7 +17,6 @@ import numpy as np
 from PIL import Image
 
 from edgecv.errors import EdgecvError
-from edgecv.formats import is_image
 
 BUILTIN = ("digits", "mnist5k")
 

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecv.errors import EdgecvError, ImageError, RuntimeFailure
+from edgecv.errors import EdgecvError, ImageError, NeedsArch, RuntimeFailure
 from edgecv.formats import backend_of
 from edgecv.parity import TOLERANCES, Tolerance, end_to_end
 
-INT8_ACCURACY_DROP = 0.005  # labelled images: an int8 candidate may lose at most 0.5 top-1 points
 from edgecv.spec import ModelSpec
+
+INT8_ACCURACY_DROP = 0.005  # labelled images: an int8 candidate may lose at most 0.5 top-1 points
+NO_DIVERGENCE = "no module diverges"  # what the per-layer search says of a file that matches layer by layer
 
 
 @dataclass
@@ -64,14 +66,14 @@ class VerifyResult:
 def precision_of(path: Path) -> str:
     if path.suffix.lower() != ".onnx":
         return "fp32"
-    from edgecv.runtimes.backends.onnx_meta import onnx_precision
+    from edgecv.runtimes.modelfile.onnx_file import onnx_precision
 
     return onnx_precision(path)
 
 
 def backends_for(path: Path) -> list[tuple[str, dict, str | None]]:
     """(backend, options, skip reason or None) for every backend that could run this file."""
-    from edgecv.runtimes.backends.gpu import cuda_device_count
+    from edgecv.runtimes.hardware import cuda_device_count
 
     backend = backend_of(path)
     gpu = cuda_device_count() > 0
@@ -129,6 +131,22 @@ def _failing_module(err: Exception, path: Path) -> str:
 
     mod = node_to_module(onnx.load(str(path), load_external_data=False), m.group(1))
     return f"{mod or '(root)'} (node {m.group(1)})" if mod is not None else f"node {m.group(1)}"
+
+
+def _as_exported(how, model_files):
+    """``how`` completed from the first candidate's spec (arch, builder arguments, classes, the
+    preprocessing stated at export), or None when no candidate records an arch."""
+    from dataclasses import replace
+
+    from edgecv.runtimes.modelfile import read_model_spec
+
+    for f in model_files:
+        spec = read_model_spec(Path(f)) if Path(f).is_file() else None
+        if spec is not None and spec.arch:
+            return replace(how, arch=spec.arch, num_classes=how.num_classes or spec.num_classes,
+                           model_kwargs={**spec.model_kwargs, **how.model_kwargs},
+                           stated={**spec.stated_fields(), **how.stated})
+    return None
 
 
 def _reference_e2e(ref, spec: ModelSpec, images: list[Path]):
@@ -225,7 +243,13 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
 
     how = ExportOptions(arch=arch, num_classes=num_classes, unsafe_load=unsafe_load, model_file=model_file,
                         model_kwargs=dict(model_kwargs or {}), class_output=output, stated=dict(stated or {}))
-    loaded = load_model(checkpoint, **how.load_kwargs())
+    try:
+        loaded = load_model(checkpoint, **how.load_kwargs())
+    except NeedsArch:
+        how = _as_exported(how, model_files)  # bare weights: the exported file records its arch
+        if how is None:
+            raise
+        loaded = load_model(checkpoint, **how.load_kwargs())
     from edgecv.loaders.reference import TorchReference
 
     model = loaded.model.eval()
@@ -283,7 +307,7 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
                         from edgecv.verify.layerwise import first_divergence
 
                         d = first_divergence(f, model, worst_x[:1], tol)
-                        row.first_divergence = d.describe() if d else ("no module diverges" if per_layer else None)
+                        row.first_divergence = d.describe() if d else (NO_DIVERGENCE if per_layer else None)
                 result.rows.append(row)
     finally:
         if tmp is not None:

@@ -17,7 +17,7 @@ import onnx
 import torch
 
 from edgecv.parity import TOLERANCES, Tolerance
-from edgecv.runtimes.backends.onnx_meta import node_module  # noqa: F401  (re-exported)
+from edgecv.runtimes.modelfile.onnx_file import node_module  # noqa: F401  (re-exported)
 from edgecv.runtimes.backends.onnxrt import ort_session
 
 OUT_PREFIX = "edgecv_probe__"

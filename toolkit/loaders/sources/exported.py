@@ -32,10 +32,16 @@ def _user_input_shape(ep):
 def load(req: ModelRequest) -> LoadedModel:
     from edgecv.fileio import sha256_file
     from edgecv.loaders.finish import foreign_spec
+    from edgecv.loaders.safe_load import guarded_torch_loads, refuse_native_code
 
     extra = {"edgecv_spec.json": ""}
+    if not req.unsafe:
+        refuse_native_code(req.path)
     try:
-        ep = torch.export.load(str(req.path), extra_files=extra)
+        with guarded_torch_loads(req.path, enabled=not req.unsafe):
+            ep = torch.export.load(str(req.path), extra_files=extra)
+    except EdgecvError:
+        raise
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad archives
         raise EdgecvError(f"{req.path} is not a loadable torch.export archive "
                           f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None

@@ -74,6 +74,11 @@ def load(req: ModelRequest) -> LoadedModel:
                           "install the extra: pip install 'edgecv[hf]'") from None
     from edgecv.fileio import sha256_file
 
+    bin_weights = req.path / "pytorch_model.bin"
+    if bin_weights.is_file() and not (req.path / "model.safetensors").is_file() and not req.unsafe:
+        from edgecv.loaders.weights import read
+
+        read(bin_weights, unsafe=False)  # weights only, as for any torch file: refused here, by the same rule
     config = _read_json(req.path / "config.json")
     pp_path = req.path / "preprocessor_config.json"
     fields = spec_fields(_read_json(pp_path)) if pp_path.is_file() else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from edgecv.errors import EdgecvError
+from edgecv.errors import EdgecvError, NeedsArch
 from edgecv.loaders import weights
 from edgecv.loaders.request import LoadedModel, ModelRequest
 from edgecv.spec import ModelSpec
@@ -26,10 +26,16 @@ def load(req: ModelRequest) -> LoadedModel:
                                             obj.get("model_kwargs"), spec)
         return LoadedModel(model, spec, "edgecv", path, digest, obj.get("meta", {}))
     if isinstance(obj, nn.Module):  # only reachable with unsafe=True
+        from edgecv.loaders.checkpoint import zoo_arch_of, zoo_spec
         from edgecv.loaders.finish import foreign_spec
 
-        name = req.arch or getattr(obj, "edgecv_arch", None) or type(obj).__name__
-        return LoadedModel(obj.eval(), foreign_spec(name, req.num_classes), "pickled_module", path, digest)
+        arch = req.arch or zoo_arch_of(obj)
+        if arch is not None:  # a zoo model: the same assumption as for its state_dict with --arch
+            spec = zoo_spec(arch, req.num_classes or 1)
+            spec.provenance["num_classes"] = "stated" if req.num_classes else "assumed"
+        else:
+            spec = foreign_spec(type(obj).__name__, req.num_classes)
+        return LoadedModel(obj.eval(), spec, "pickled_module", path, digest)
     sd = weights.unwrap_state_dict(obj)
     if sd is None:
         raise EdgecvError(f"{path} is not a checkpoint: found {type(obj).__name__} without tensors",
@@ -38,6 +44,6 @@ def load(req: ModelRequest) -> LoadedModel:
         guesses = suggest_archs(sd)
         hint = (f"matching registry entries: {', '.join(guesses)}" if guesses else "see `edgecv models`") \
             + "; or --model-file model.py:NAME for your own model code"
-        raise EdgecvError(f"{path} is a bare state_dict; pass --arch or --model-file", hint)
+        raise NeedsArch(f"{path} is a bare state_dict; pass --arch or --model-file", hint)
     model, spec = build_from_state_dict(sd, req.arch, req.num_classes, req.model_kwargs)
     return LoadedModel(model, spec, "state_dict", path, digest)

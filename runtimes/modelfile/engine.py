@@ -2,7 +2,13 @@
 no tensorrt needed): the ONNX it came from, precision, batch profile, TensorRT version, GPU."""
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
+
+from edgecv.errors import EdgecvError
+from edgecv.fileio import atomic_write_text
+from edgecv.spec import ModelSpec
 
 
 def gpu_identity() -> dict:
@@ -46,3 +52,36 @@ def stale_reason(stored: dict, want: dict) -> str | None:
         if stored.get(k) != want.get(k):
             return label
     return None
+
+
+def sidecar_path(engine: Path) -> Path | None:
+    """``model.engine`` -> ``model.engine.json`` or ``model.json`` (first that exists)."""
+    for cand in (engine.with_name(engine.name + ".json"), engine.with_suffix(".json")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def read_sidecar(engine: Path) -> ModelSpec:
+    side = sidecar_path(engine)
+    if side is None:
+        raise EdgecvError(f"{engine} has no spec sidecar ({engine.name}.json)",
+                          "write the model's spec beside it: `edgecv info MODEL.onnx --json` has it under 'spec'")
+    try:
+        return ModelSpec.from_json(side.read_text())
+    except EdgecvError as e:
+        raise EdgecvError(f"{side}: the engine's spec sidecar is invalid: {e.message}") from None
+
+
+def read_engine_info(engine: Path) -> dict:
+    """The build identity recorded beside an engine ({} when there is none or it is unreadable)."""
+    try:
+        return dict(read_sidecar(Path(engine)).extra.get("tensorrt") or {})
+    except EdgecvError:
+        return {}
+
+
+def write_sidecar(engine: Path, spec: ModelSpec) -> Path:
+    """The spec beside the engine, written atomically (never a half-written sidecar)."""
+    return atomic_write_text(engine.with_name(engine.name + ".json"),
+                             lambda f: f.write(json.dumps(spec.to_dict(), indent=1)))

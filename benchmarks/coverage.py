@@ -1,0 +1,244 @@
+"""Export coverage, measured: every torchvision classifier and one model of every timm family (timm's
+models grouped by name prefix, the smallest of each), random weights, through edgecv's export (dynamic
+batch, or the honest static fallback) and verify.
+
+    python benchmarks/coverage.py                       # the whole sweep (hours on 2 cores); resumable
+    python benchmarks/coverage.py --only torchvision    # or timm; --models a,b to pick
+    python benchmarks/coverage.py --report              # rewrite coverage.md from the results so far
+
+Each model runs in its own process (a crash or the kernel's OOM killer takes only that model), under
+a time limit; one JSON line per model is appended to benchmarks/results/coverage.jsonl as it finishes,
+and a model already there is skipped, so a stopped sweep continues where it stopped (--retry-failed
+runs the failures again).  benchmarks/results/coverage.md is the table.
+
+Per model: status (pass / export failed / verify failed / timeout / killed), the exporter, the batch
+(dynamic, or static and why), seconds, verify's worst relative error, and ONNX Runtime's batch-1
+latency against torch eager's (interleaved, same process).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "coverage.jsonl"
+REPORT = HERE / "results" / "coverage.md"
+SMALL_WORDS = ("pico", "nano", "atto", "femto", "tiny", "small", "mobile", "xs", "s", "b0", "18", "t", "base")
+
+
+def timm_family(name: str) -> str:
+    """timm models grouped by name prefix: ``resnet50d`` -> resnet, ``efficientnetv2_s`` -> efficientnetv2."""
+    n = re.sub(r"^(tf_|gluon_|legacy_|ssl_|swsl_|ig_|tv_)", "", name)
+    m = re.match(r"[a-z]+?v\d+(?![0-9])|[a-z]+", n)
+    return m.group(0) if m else n
+
+
+def _params_on_meta(name: str) -> int:
+    import timm
+    import torch
+
+    try:
+        with torch.device("meta"):
+            m = timm.create_model(name, pretrained=False)
+        return sum(p.numel() for p in m.parameters())
+    except Exception:  # noqa: BLE001 - a builder that cannot run on meta: last resort
+        return 1 << 62
+
+
+def timm_representatives() -> list[str]:
+    """The smallest model (parameters, counted on the meta device among its likely-small names) of
+    each timm family."""
+    import timm
+
+    families = defaultdict(list)
+    for n in timm.list_models():
+        families[timm_family(n)].append(n)
+    picks = []
+    for fam, names in sorted(families.items()):
+        def rank(n):
+            words = re.split(r"[_\d]+", n)
+            return min((SMALL_WORDS.index(w) for w in words if w in SMALL_WORDS), default=len(SMALL_WORDS)), len(n)
+
+        candidates = sorted(names, key=rank)[:6]
+        picks.append(min(candidates, key=lambda n: (_params_on_meta(n), n)))
+    return picks
+
+
+def torchvision_models() -> list[str]:
+    from edgecv.models import get_entry, list_models
+
+    return [n for n in list_models() if "torchvision" in get_entry(n).tags]
+
+
+# -- one model, in its own process ------------------------------------------------------------------
+
+def run_one(arch: str, workdir: Path) -> dict:
+    """Export + verify + latency of one zoo / timm model (random weights)."""
+    import numpy as np
+    import torch
+
+    from edgecv.exporters.onnx_export import ExportOptions, export_onnx
+    from edgecv.loaders.checkpoint import save_checkpoint
+    from edgecv.models import create_model, default_spec
+    from edgecv.verify import verify
+
+    torch.set_num_threads(int(os.environ.get("COVERAGE_THREADS", "1")))
+    row: dict = {"model": arch, "source": "timm" if arch.startswith("timm/") else "torchvision"}
+    t0 = time.perf_counter()
+    torch.manual_seed(0)
+    model = create_model(arch, num_classes=10).eval()
+    row["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+    spec = default_spec(arch, num_classes=10)
+    ck = save_checkpoint(workdir / "m.pt", model, spec)
+    del model
+    try:
+        res = export_onnx(ck, ExportOptions(output=workdir / "m.onnx"))
+    except Exception as e:  # noqa: BLE001 - recorded, not raised: the table lists every failure
+        row.update(status="export failed", error=_first_line(e), seconds=round(time.perf_counter() - t0, 1))
+        return row
+    export_s = time.perf_counter() - t0
+    batch = res.spec.extra.get("export", {}).get("batch")
+    row.update(exporter=res.exporter, exporter_note=res.exporter_note, batch=batch,
+               batch_note=res.spec.extra.get("export", {}).get("batch_note"), export_s=round(export_s, 1),
+               input=list(res.spec.input_size), export_max_rel=res.validation.max_rel if res.validation else None)
+    t1 = time.perf_counter()
+    try:
+        v = verify(ck, [res.path], batch_sizes=(1, 2) if batch == "dynamic" else (int(batch),), seeds=(0,),
+                   backends=["onnxruntime/CPUExecutionProvider"])
+        ran = [r for r in v.rows if r.status != "skipped"]
+        row.update(verify="pass" if v else "fail", verify_max_rel=max((r.max_rel for r in ran), default=None),
+                   verify_reason=next((r.reason for r in ran if r.status == "fail"), None))
+    except Exception as e:  # noqa: BLE001
+        row.update(verify="error", verify_reason=_first_line(e))
+    row["verify_s"] = round(time.perf_counter() - t1, 1)
+    try:
+        from edgecv.runtimes.bench import Candidate, bench_candidates
+
+        rows = bench_candidates([Candidate(ck, "torch", group="m", label="eager"),
+                                 Candidate(res.path, "onnxruntime", group="m", label="ort")],
+                                batches=(1,), seconds=1.0, threads=1, rounds=4, floor=False)
+        eager, ort = rows[0]["p50_ms"], rows[1]["p50_ms"]
+        row.update(eager_ms=round(eager, 2), ort_ms=round(ort, 2), ort_speedup=round(eager / ort, 2))
+    except Exception as e:  # noqa: BLE001
+        row["latency_error"] = _first_line(e)
+    row["status"] = "pass" if row.get("verify") == "pass" else "verify failed"
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    np.random.seed(0)
+    return row
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:300] if text else ''}"
+
+
+# -- the sweep --------------------------------------------------------------------------------------
+
+def done_rows() -> dict[str, dict]:
+    rows = {}
+    if RESULTS.exists():
+        for line in RESULTS.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[r["model"]] = r
+    return rows
+
+
+def sweep(models: list[str], limit_s: float, retry_failed: bool) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    done = done_rows()
+    todo = [m for m in models if m not in done or (retry_failed and done[m].get("status") != "pass")]
+    print(f"{len(models)} models, {len(models) - len(todo)} done already, {len(todo)} to go", flush=True)
+    for i, arch in enumerate(todo, 1):
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="edgecv-coverage-") as tmp:
+            cmd = [sys.executable, __file__, "--one", arch, "--workdir", tmp]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit_s)
+                last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+                if proc.returncode == 0 and last.startswith("{"):
+                    row = json.loads(last)
+                elif proc.returncode in (-9, 137):
+                    row = {"model": arch, "status": "killed", "error": "killed (out of memory?)"}
+                else:
+                    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                    row = {"model": arch, "status": "crashed", "error": tail[:300]}
+            except subprocess.TimeoutExpired:
+                row = {"model": arch, "status": "timeout", "error": f"over {limit_s:.0f} s"}
+        row.setdefault("source", "timm" if arch.startswith("timm/") else "torchvision")
+        row.setdefault("seconds", round(time.perf_counter() - t0, 1))
+        row["when"] = time.strftime("%Y-%m-%d %H:%M")
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"[{i}/{len(todo)}] {arch}: {row['status']} ({row['seconds']} s)"
+              + (f" {row.get('error') or row.get('verify_reason') or ''}" if row["status"] != "pass" else ""),
+              flush=True)
+    write_report()
+
+
+def write_report() -> None:
+    rows = list(done_rows().values())
+    lines = ["# Export coverage", "",
+             "Every torchvision classifier and one model of every timm family (the smallest by parameters), random "
+             "weights, 10 classes, through `edgecv export` (dynamic batch, or the static fallback it says) and "
+             "`edgecv verify` on ONNX Runtime (CPU).  Written by `python benchmarks/coverage.py` (resumable; one "
+             "process per model, 1 thread).", ""]
+    for source in ("torchvision", "timm"):
+        sel = sorted((r for r in rows if r.get("source") == source), key=lambda r: r["model"])
+        if not sel:
+            continue
+        ok = sum(r["status"] == "pass" for r in sel)
+        dyn = sum(r["status"] == "pass" and r.get("batch") == "dynamic" for r in sel)
+        lines += [f"## {source}: {ok} / {len(sel)} pass ({ok / len(sel):.1%}), {dyn} with a dynamic batch", "",
+                  "| model | M params | status | exporter | batch | export s | verify max rel | eager ms | ORT ms | "
+                  "ORT vs eager | note |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sel:
+            rel = r.get("verify_max_rel")
+            note = r.get("error") or r.get("verify_reason") or r.get("batch_note") or ""
+            lines.append(f"| {r['model']} | {r.get('params_m', '')} | {r['status']} | {r.get('exporter', '')} | "
+                         f"{r.get('batch', '')} | {r.get('export_s', '')} | {'' if rel is None else f'{rel:.1e}'} | "
+                         f"{r.get('eager_ms', '')} | {r.get('ort_ms', '')} | "
+                         f"{'' if r.get('ort_speedup') is None else str(r['ort_speedup']) + 'x'} | "
+                         f"{str(note).replace('|', '/')[:160]} |")
+        lines.append("")
+    REPORT.write_text("\n".join(lines) + "\n")
+    print(f"wrote {REPORT}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=("torchvision", "timm"))
+    ap.add_argument("--models", help="comma-separated registry names (timm/NAME for timm)")
+    ap.add_argument("--limit", type=float, default=900.0, help="seconds per model")
+    ap.add_argument("--retry-failed", action="store_true")
+    ap.add_argument("--report", action="store_true", help="only rewrite coverage.md")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.one:
+        import warnings
+
+        warnings.simplefilter("ignore")
+        print(json.dumps(run_one(a.one, Path(a.workdir))))
+        return
+    if a.report:
+        write_report()
+        return
+    if a.models:
+        models = a.models.split(",")
+    else:
+        models = ([] if a.only == "timm" else torchvision_models())
+        models += [] if a.only == "torchvision" else [f"timm/{n}" for n in timm_representatives()]
+    sweep(models, a.limit, a.retry_failed)
+
+
+if __name__ == "__main__":
+    main()
