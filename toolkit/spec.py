@@ -17,11 +17,24 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
 HIGH_BIT_DEPTHS = ("pil", "scale")  # > 8-bit images: as PIL's convert("RGB"), or scaled v / 257
+# The centre crop's offset: torchvision's CenterCrop rounds (h - crop) / 2, Hugging Face's processors
+# floor it; an odd margin puts the two one pixel apart.
+CROP_RULES = ("round", "floor")
+# Where an image smaller than the crop sits once padded with zeros: torchvision (and Hugging Face's
+# torchvision backend) put the odd pixel of padding after it, Hugging Face's PIL backend before it.
+PAD_RULES = ("floor", "ceil")
+# The resampler the model's pipeline resizes with, as its rounding differs (up to a dozen grey levels on
+# bicubic warps): Pillow <= 12 resamples horizontally first; Pillow 13 vertically first when the height
+# shrinks by more than twice as many pixels as the width; torch's antialiased uint8 kernel (Hugging
+# Face's torchvision backend, torchvision v2 on tensors) horizontally first with int16 weights.  Set
+# from the source (its backend) or the Pillow of the build environment at export.
+RESAMPLERS = ("pillow12", "pillow13", "torch")
 SCORES = ("logits", "probabilities", "log_probabilities")  # what the network's output already is
 # Where a spec field's value came from (``ModelSpec.provenance``): the user said it, the model's own
 # config / checkpoint said it, edgecv worked it out from the weights or a probe run, or a default.
 PROVENANCES = ("stated", "model", "inferred", "assumed")
-PREPROCESSING_FIELDS = ("input_size", "resize", "interpolation", "mean", "std", "channel_order")
+PREPROCESSING_FIELDS = ("input_size", "resize", "interpolation", "mean", "std", "channel_order", "crop_rule",
+                        "pad_rule")
 METADATA_KEY = "edgecv.spec"
 MAX_SIDE = 16384  # pixels a side of an input or resize: larger is a broken or hostile spec
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # newlines, tabs, escapes, line separators
@@ -58,9 +71,11 @@ class ModelSpec:
     """Preprocessing and label facts of one classifier.
 
     The pipeline it describes is torchvision's classic one, in this order: decode, convert to
-    ``channel_order``, resize so the shorter side is ``resize`` (``None``: resize straight to
-    ``input_size``), centre-crop to ``input_size``, scale to [0, 1], subtract ``mean``, divide by
-    ``std``, lay out as ``layout`` (NCHW).  How the training loader decoded files is part of it:
+    ``channel_order``, resize so the shorter side is ``resize`` (the longer one truncated to an
+    integer, as torchvision and Hugging Face both do; ``None``: resize straight to ``input_size``),
+    centre-crop to ``input_size`` (its offset rounded or floored by ``crop_rule``; an image smaller
+    than the crop is zero-padded first, the odd pixel placed by ``pad_rule``), scale to [0, 1],
+    subtract ``mean``, divide by ``std``, lay out as ``layout`` (NCHW).  How the training loader decoded files is part of it:
     ``exif_transpose`` (torchvision's default loader does not apply EXIF orientation;
     ``ImageOps.exif_transpose`` does) and ``high_bit_depth`` (see ``HIGH_BIT_DEPTHS``).
     ``scores`` says whether the output is logits (softmax applies) or already (log-)probabilities;
@@ -78,6 +93,9 @@ class ModelSpec:
     layout: str = "NCHW"
     exif_transpose: bool = False
     high_bit_depth: str = "pil"
+    crop_rule: str = "round"
+    pad_rule: str = "floor"
+    resampler: str = "pillow12"
     labels: list[str] = field(default_factory=list)
     scores: str = "logits"
     provenance: dict = field(default_factory=dict)
@@ -115,6 +133,12 @@ class ModelSpec:
             raise EdgecvError(f"spec interpolation {self.interpolation!r} is not one of {INTERPOLATIONS}")
         if self.channel_order not in CHANNEL_ORDERS:
             raise EdgecvError(f"spec channel_order {self.channel_order!r} is not one of {CHANNEL_ORDERS}")
+        if self.crop_rule not in CROP_RULES:
+            raise EdgecvError(f"spec crop_rule {self.crop_rule!r} is not one of {CROP_RULES}")
+        if self.resampler not in RESAMPLERS:
+            raise EdgecvError(f"spec resampler {self.resampler!r} is not one of {RESAMPLERS}")
+        if self.pad_rule not in PAD_RULES:
+            raise EdgecvError(f"spec pad_rule {self.pad_rule!r} is not one of {PAD_RULES}")
         if self.high_bit_depth not in HIGH_BIT_DEPTHS:
             raise EdgecvError(f"spec high_bit_depth {self.high_bit_depth!r} is not one of {HIGH_BIT_DEPTHS}")
         self.exif_transpose = bool(self.exif_transpose)
@@ -161,7 +185,8 @@ class ModelSpec:
                 raise field_error("resize", self.resize, "an integer, (H, W) or null") from None
         for name, kind in (("arch", str), ("labels", list), ("provenance", dict), ("model_kwargs", dict),
                            ("extra", dict), ("interpolation", str), ("channel_order", str), ("scores", str),
-                           ("layout", str), ("high_bit_depth", str)):
+                           ("layout", str), ("high_bit_depth", str), ("crop_rule", str), ("pad_rule", str),
+                           ("resampler", str)):
             value = getattr(self, name)
             if name == "labels" and isinstance(value, tuple):
                 self.labels = value = list(value)

@@ -37,9 +37,23 @@ def _bicubic(x, a=-0.5):
 _FILTERS = {"bilinear": (_bilinear, 1.0), "bicubic": (_bicubic, 2.0)}
 
 
+def _torch_precision(w: np.ndarray) -> int:
+    """torch's antialiased uint8 kernel stores weights as int16: the most fraction bits (at most 22)
+    with which twice the largest weight still fits."""
+    wmax = float(np.abs(w).max()) if w.size else 0.0
+    bits = 0
+    while bits < 22 and int(0.5 + wmax * (1 << (bits + 1))) < (1 << 15):
+        bits += 1
+    return bits
+
+
 @lru_cache(maxsize=64)
-def _coeffs(in_size: int, out_size: int, interpolation: str):
-    """Pillow's precompute_coeffs + normalize_coeffs_8bpc: (xmin (out,), int32 taps (out, ksize))."""
+def _coeffs(in_size: int, out_size: int, interpolation: str, resampler: str = "pillow12"):
+    """(xmin (out,), float64 weights (out, ksize)): Pillow's precompute_coeffs + normalize_coeffs_8bpc
+    (22-bit fixed point), or torch's antialiased uint8 kernel (the same filters, int16 weights)."""
+    if interpolation == "nearest" and resampler == "torch":  # torch's "nearest": floor(dst x scale)
+        src = np.minimum(np.floor(np.arange(out_size) * (in_size / out_size)).astype(np.int64), in_size - 1)
+        return src, np.ones((out_size, 1))
     if interpolation == "nearest":
         # Pillow's ImagingScaleAffine: the source coordinate is accumulated by repeated double
         # additions (xo = scale/2; xo += scale), and that rounding decides some pixels.
@@ -47,7 +61,7 @@ def _coeffs(in_size: int, out_size: int, interpolation: str):
         steps = np.full(out_size, scale)
         steps[0] = scale * 0.5
         src = np.minimum(np.add.accumulate(steps).astype(np.int64), in_size - 1)
-        return src, np.full((out_size, 1), 1 << PRECISION_BITS, np.int64)
+        return src, np.ones((out_size, 1))
     fn, support = _FILTERS[interpolation]
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
@@ -61,9 +75,10 @@ def _coeffs(in_size: int, out_size: int, interpolation: str):
     w = np.where(taps[None, :] < xmax[:, None], w, 0.0)
     total = w.sum(axis=1, keepdims=True)
     w = np.divide(w, total, out=w, where=total != 0)
-    scaled = w * (1 << PRECISION_BITS)
-    k = np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5)).astype(np.int64)
-    return xmin, k
+    bits = _torch_precision(w) if resampler == "torch" else PRECISION_BITS
+    scaled = w * (1 << bits)
+    k = np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5))
+    return xmin, k / (1 << bits)
 
 
 class _Band:
@@ -71,8 +86,8 @@ class _Band:
 
     Output positions are grouped in blocks of ``BLOCK``; each block reads one window of ``width``
     consecutive inputs, so the pass is ``windows (nb, P, width) @ weights (nb, width, BLOCK)``.
-    Weights are Pillow's fixed-point coefficients / 2^22; the sums are rounded half-up and clipped
-    to 0..255 as Pillow's ``clip8`` does.  In float32 this matches Pillow except for one grey
+    Weights are the fixed-point coefficients / 2^bits (Pillow: 22 bits; torch: its int16 precision);
+    the sums are rounded half-up and clipped to 0..255 as Pillow's ``clip8`` (and torch) do.  In float32 this matches Pillow except for one grey
     level on ~0.01-0.1% of pixels (measured on real photos); float64 is bit-exact but 1.6x slower.
     """
 
@@ -81,7 +96,7 @@ class _Band:
     def __init__(self, n_in: int, xmin: np.ndarray, k: np.ndarray, dtype=np.float32):
         n_out, ks = k.shape
         nb = -(-n_out // self.BLOCK)
-        w = k.astype(np.float64) / (1 << PRECISION_BITS)
+        w = k.astype(np.float64)
         starts = xmin[:: self.BLOCK].copy()
         ends = [min(int(np.max(xmin[b * self.BLOCK:(b + 1) * self.BLOCK] + ks)), n_in) for b in range(nb)]
         width = min(max(e - st for st, e in zip(starts, ends)), n_in)
@@ -105,15 +120,15 @@ class _Band:
 
 
 @lru_cache(maxsize=32)
-def _plan(h, w, oh, ow, th, tw, interpolation):
-    top, left = crop_box(oh, ow, th, tw)
+def _plan(h, w, oh, ow, th, tw, interpolation, crop_rule="round", resampler="pillow12"):
+    top, left = crop_box(oh, ow, th, tw, crop_rule)
     horiz = vert = None
     first, last = top, top + th
     if ow != w:
-        xmin, k = _coeffs(w, ow, interpolation)
+        xmin, k = _coeffs(w, ow, interpolation, resampler)
         horiz = _Band(w, xmin[left:left + tw], k[left:left + tw])
     if oh != h:
-        ymin, kv = _coeffs(h, oh, interpolation)
+        ymin, kv = _coeffs(h, oh, interpolation, resampler)
         ymin, kv = ymin[top:top + th], kv[top:top + th]
         first, last = int(ymin[0]), int(min(ymin[-1] + kv.shape[1], h))
         vert = _Band(last - first, ymin - first, kv)
@@ -132,20 +147,32 @@ def _horizontal(horiz: _Band, rows_img: np.ndarray, tw: int) -> np.ndarray:
     return horiz.matmul(g).reshape(nb, rows, c, -1).transpose(2, 0, 3, 1).reshape(c, -1, rows)[:, :tw]
 
 
-def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear") -> np.ndarray:
-    """PIL ``resize(out_hw)`` + torchvision ``CenterCrop(crop_hw)`` of an (H, W, C) uint8 image,
-    returned as float32 (C, th, tw) holding integer grey levels.  Only the rows and columns that
-    survive the crop are computed; the plan is cached per input size (video frames)."""
+def vertical_first(h: int, w: int, oh: int, ow: int, resampler: str) -> bool:
+    """Whether the resampler resizes the rows before the columns (Pillow 13, when the height shrinks
+    by more than twice as many pixels as the width; see ``ModelSpec.resampler``)."""
+    return resampler == "pillow13" and oh < h and (h - oh) > 2 * (w - ow)
+
+
+def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear", crop_rule: str = "round",
+                    pad_rule: str = "floor", resampler: str = "pillow12") -> np.ndarray:
+    """PIL ``resize(out_hw)`` + a centre crop to ``crop_hw`` of an (H, W, C) uint8 image, returned as
+    float32 (C, th, tw) holding integer grey levels.  ``crop_rule`` / ``pad_rule`` / ``order``: see
+    ``ModelSpec``.  Only the rows and columns that survive the crop are computed; the plan is cached
+    per input size (video frames)."""
     h, w, c = img.shape
     (oh, ow), (th, tw) = out_hw, crop_hw
-    if th > oh or tw > ow:  # torchvision pads a too-small image with zeros before cropping
-        full = resize_crop_chw(img, out_hw, (oh, ow), interpolation)
+    if interpolation != "nearest" and vertical_first(h, w, oh, ow, resampler):
+        # the vertical pass first is the horizontal-first order on the transposed image
+        t = resize_crop_chw(img.transpose(1, 0, 2), (ow, oh), (tw, th), interpolation, crop_rule, pad_rule)
+        return np.ascontiguousarray(t.transpose(0, 2, 1))
+    if th > oh or tw > ow:  # too small: zero-padded to the crop first (torchvision and HF alike)
+        full = resize_crop_chw(img, out_hw, (oh, ow), interpolation, resampler=resampler)
         ph, pw = max(th - oh, 0), max(tw - ow, 0)
-        full = np.pad(full, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
-        top, left = crop_box(full.shape[1], full.shape[2], th, tw)
+        before = (ph // 2, pw // 2) if pad_rule == "floor" else ((ph + 1) // 2, (pw + 1) // 2)
+        full = np.pad(full, ((0, 0), (before[0], ph - before[0]), (before[1], pw - before[1])))
+        top, left = crop_box(full.shape[1], full.shape[2], th, tw, crop_rule)
         return full[:, top:top + th, left:left + tw]
-    horiz, vert, first, last, left = _plan(h, w, oh, ow, th, tw, interpolation)
-    rows = last - first
+    horiz, vert, first, last, left = _plan(h, w, oh, ow, th, tw, interpolation, crop_rule, resampler)
     if horiz is None:  # (C, tw, R)
         t = img[first:last, left:left + tw].transpose(2, 1, 0).astype(np.float32)
     else:  # in bands of rows: the float32 gather of a 6000 x 4000 photo would otherwise take ~270 MB
@@ -172,8 +199,12 @@ def resized_size(h: int, w: int, resize, input_size) -> tuple[int, int]:
     return (new_short, new_long) if h <= w else (new_long, new_short)
 
 
-def crop_box(h: int, w: int, th: int, tw: int) -> tuple[int, int]:
-    """torchvision ``CenterCrop`` offsets (top, left) for an image at least as large as the crop."""
+def crop_box(h: int, w: int, th: int, tw: int, rule: str = "round") -> tuple[int, int]:
+    """Centre-crop offsets (top, left) for an image at least as large as the crop: torchvision's
+    ``CenterCrop`` rounds half the margin (``round``, Python's: half to even), Hugging Face's
+    processors floor it (``floor``)."""
+    if rule == "floor":
+        return (h - th) // 2, (w - tw) // 2
     return int(round((h - th) / 2.0)), int(round((w - tw) / 2.0))
 
 
@@ -210,7 +241,7 @@ class Preprocessor:
         if s.channel_order == "GRAY":
             img = to_gray(img, order)[..., None]
         out_hw = resized_size(img.shape[0], img.shape[1], s.resize, s.input_size)
-        x = resize_crop_chw(img, out_hw, s.input_size, s.interpolation)
+        x = resize_crop_chw(img, out_hw, s.input_size, s.interpolation, s.crop_rule, s.pad_rule, s.resampler)
         if s.channel_order != "GRAY" and s.channel_order != order:
             x = x[::-1]
         return x * self.scale + self.shift

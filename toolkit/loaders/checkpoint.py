@@ -29,6 +29,9 @@ def save_checkpoint(path, model: nn.Module, spec: ModelSpec, meta: dict | None =
     from edgecv import __version__
 
     _check_rebuilds(model, spec)
+    from edgecv.loaders.pipelines import installed_resampler
+
+    spec = ModelSpec.from_dict({**spec.to_dict(), "resampler": installed_resampler()})  # trained with this Pillow
     ckpt = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "arch": spec.arch,
         "model_kwargs": dict(spec.model_kwargs), "num_classes": spec.num_classes,

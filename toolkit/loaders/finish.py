@@ -10,7 +10,7 @@ from edgecv.loaders.request import LoadedModel, ModelRequest
 from edgecv.spec import PREPROCESSING_FIELDS, ModelSpec, per_channel, scale_resize, show_value
 
 # Sources whose model is not one of edgecv's own builders: its facts are probed, not trusted.
-FOREIGN = {"torchscript", "exported_program", "pickled_module", "model_file", "huggingface"}
+FOREIGN = {"torchscript", "exported_program", "pickled_module", "model_file", "huggingface", "module"}
 
 
 def apply_stated(spec: ModelSpec, stated: dict) -> ModelSpec:
@@ -53,12 +53,30 @@ def finish(lm: LoadedModel, req: ModelRequest) -> LoadedModel:
         spec = apply_stated(spec, stated)
     if labels is not None:
         spec = apply_stated(spec, {"labels": labels})
+    if spec.provenance.get("resampler") not in ("stated", "model"):
+        from edgecv.loaders.pipelines import installed_resampler
+
+        spec.resampler = installed_resampler()  # the pipeline's Pillow: this environment's
+        spec.provenance["resampler"] = "inferred"
+    _settle_unused_rules(spec)
     lm.spec = spec
     assumed = spec.assumed()
     if assumed:
         lm.notes.append("preprocessing assumed, not stated: " + ", ".join(
             f"{f} {show_value(getattr(spec, f))}" for f in assumed))
     return lm
+
+
+def _settle_unused_rules(spec: ModelSpec) -> None:
+    """A crop or pad rule nobody stated is no assumption where this pipeline never crops (resize to
+    the input size) or never pads (a shorter-side resize at least the crop): its value cannot matter."""
+    r, (h, w) = spec.resize, spec.input_size
+    crops = not (r is None or (isinstance(r, tuple) and tuple(r) == (h, w)))
+    pads = crops and not (isinstance(r, int) and r >= max(h, w)) and not (
+        isinstance(r, tuple) and r[0] >= h and r[1] >= w)
+    for name, used in (("crop_rule", crops), ("pad_rule", pads)):
+        if not used and spec.provenance.get(name) == "assumed":
+            spec.provenance[name] = "inferred"
 
 
 def _probe(lm: LoadedModel, spec: ModelSpec, stated: dict, req: ModelRequest) -> ModelSpec:

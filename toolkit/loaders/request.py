@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from torch import nn
 
@@ -19,6 +20,7 @@ class ModelRequest:
     unsafe: bool = False
     output: str | None = None  # NAME or INDEX of the class scores among several outputs
     stated: dict = field(default_factory=dict)  # spec fields the user stated (validated by ModelSpec)
+    transforms: object = None  # the user's eval transforms: a torchvision Compose, or "FILE.py:NAME"
 
 
 @dataclass
@@ -33,3 +35,7 @@ class LoadedModel:
     meta: dict = field(default_factory=dict)
     fixed_batch: int | None = None  # an archive traced for one batch size only (a static .pt2)
     notes: list[str] = field(default_factory=list)  # what was inferred or assumed, in words
+    # The source's own preprocessing, runnable: PIL image -> (C, H, W) float32 array as the model is fed
+    # (a Hugging Face processor, timm's eval transform, the user's torchvision transforms).  The export
+    # holds edgecv's deploy preprocessing to it; None where the source has none to run.
+    pipeline: Callable | None = None

@@ -5,6 +5,23 @@ from edgecv.errors import EdgecvError
 from edgecv.models.registry import Entry, PretrainedCfg
 
 
+def timm_spec_fields(pcfg) -> dict:
+    """PretrainedCfg fields of timm's eval transform (``transforms_imagenet_eval``) for a pretrained_cfg:
+    ``center`` resizes the shorter side to floor(size / crop_pct) and centre-crops (torchvision's
+    round); ``squash`` resizes each side to floor(side / crop_pct) and crops.  ``border`` (the longer
+    side, then padding with the mean) has no spec form: the export's preprocessing check refuses it."""
+    c, h, w = pcfg.input_size
+    crop_pct = pcfg.crop_pct or 0.875
+    scale = (math.floor(h / crop_pct), math.floor(w / crop_pct))
+    if getattr(pcfg, "crop_mode", "center") == "squash" or scale[0] != scale[1]:
+        resize = scale
+    else:
+        resize = scale[0]
+    interp = pcfg.interpolation if pcfg.interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
+    return {"input_size": (h, w), "resize": resize, "interpolation": interp, "mean": tuple(pcfg.mean),
+            "std": tuple(pcfg.std), "channel_order": "GRAY" if c == 1 else "RGB"}
+
+
 def timm_entry(name: str) -> Entry:
     try:
         import timm
@@ -18,16 +35,7 @@ def timm_entry(name: str) -> Entry:
         raise EdgecvError(f"unknown timm model {short!r}",
                           f"did you mean {', '.join('timm/' + c for c in close)}?" if close else None)
     pcfg = timm.models.get_pretrained_cfg(short)
-    cfg = PretrainedCfg()
-    if pcfg is not None:
-        c, h, w = pcfg.input_size
-        crop_pct = pcfg.crop_pct or 0.875
-        # timm's transforms_imagenet_eval: Resize(floor(size / crop_pct)) then CenterCrop(size)
-        scale = (math.floor(h / crop_pct), math.floor(w / crop_pct))
-        cfg = PretrainedCfg(input_size=(h, w), resize=scale[0] if scale[0] == scale[1] else scale,
-                            interpolation=pcfg.interpolation if pcfg.interpolation in
-                            ("bilinear", "bicubic", "nearest") else "bilinear",
-                            mean=tuple(pcfg.mean), std=tuple(pcfg.std))
+    cfg = PretrainedCfg() if pcfg is None else PretrainedCfg(**timm_spec_fields(pcfg))
 
     def build(*, num_classes=1000, img_size=None, **kwargs):
         if img_size is not None:

@@ -1,9 +1,10 @@
 """A Hugging Face image-classification directory as ``save_pretrained`` writes it (``config.json``,
-``model.safetensors``, ``preprocessor_config.json``): ViT, Swin, ConvNeXt, DeiT, BEiT, ...
+``model.safetensors``, ``preprocessor_config.json``): ViT, Swin, ConvNeXt, DeiT, BEiT, MobileViT, ...
 
-The spec comes from the preprocessor config (size / crop, resample, rescale, mean / std), the labels
-from ``id2label`` (unless they are the placeholder ``LABEL_0``...).  Loaded offline only
-(``local_files_only``); needs the ``hf`` extra (transformers).
+The spec comes from the image processor as it runs (``hf_processor``: built by ``AutoImageProcessor``,
+its resolved attributes read), the labels from ``id2label`` (unless they are the placeholder
+``LABEL_0``...), and the processor itself travels with the model for the export's preprocessing
+self-check.  Loaded offline only (``local_files_only``, no remote code); needs the ``hf`` extra.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from edgecv.errors import EdgecvError
 from edgecv.loaders.request import LoadedModel, ModelRequest
 from edgecv.spec import PREPROCESSING_FIELDS, ModelSpec
 
-_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}  # PIL.Image.Resampling values
 
 
 def matches(req: ModelRequest) -> bool:
@@ -26,44 +26,6 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise EdgecvError(f"{path} is not readable JSON ({e})") from None
-
-
-def spec_fields(pp: dict) -> dict:
-    """ModelSpec fields of a preprocessor config; refuses what the deploy pipeline cannot reproduce."""
-    kind = pp.get("image_processor_type", "image processor")
-    if not pp.get("do_resize", True):
-        raise EdgecvError(f"{kind} does not resize: the input size would follow each image",
-                          "state --resize and --imgsz")
-    resample = pp.get("resample", 2)
-    if resample not in _RESAMPLE:
-        raise EdgecvError(f"{kind} resamples with PIL filter {resample}; edgecv reproduces nearest / bilinear / bicubic",
-                          "state --interpolation to accept the closest one")
-    size = pp.get("size", {"height": 224, "width": 224})
-    size = {"shortest_edge": size} if isinstance(size, int) else size
-    crop = pp.get("crop_size") if pp.get("do_center_crop") else None
-    crop = (crop, crop) if isinstance(crop, int) else (crop["height"], crop["width"]) if crop else None
-    if "height" in size:
-        resize = (int(size["height"]), int(size["width"]))
-    elif "shortest_edge" in size:
-        s = int(size["shortest_edge"])
-        if "crop_pct" in pp and kind.startswith("ConvNext"):  # ConvNeXt: s / crop_pct then crop s
-            resize, crop = ((int(s / pp["crop_pct"]), (s, s)) if s < 384 else ((s, s), None))
-        else:
-            resize = s
-    else:
-        raise EdgecvError(f"{kind} size {size} is not height/width or shortest_edge", "state --resize and --imgsz")
-    if crop is None and isinstance(resize, int):
-        raise EdgecvError(f"{kind} resizes the shorter side without a crop: the input size would vary",
-                          "state --imgsz H W")
-    if pp.get("do_rescale", True) and abs(pp.get("rescale_factor", 1 / 255) - 1 / 255) > 1e-9:
-        raise EdgecvError(f"{kind} rescales by {pp['rescale_factor']}, not 1/255")
-    if not pp.get("do_rescale", True):
-        raise EdgecvError(f"{kind} does not rescale to [0, 1]; edgecv's pipeline is ToTensor-based")
-    mean, std = (pp.get("image_mean", (0.5,) * 3), pp.get("image_std", (0.5,) * 3)) if pp.get("do_normalize", True) \
-        else ((0.0,) * 3, (1.0,) * 3)
-    input_size = crop or resize
-    return {"input_size": tuple(input_size), "resize": None if resize == input_size else resize,
-            "interpolation": _RESAMPLE[resample], "mean": tuple(mean), "std": tuple(std)}
 
 
 def load(req: ModelRequest) -> LoadedModel:
@@ -81,7 +43,13 @@ def load(req: ModelRequest) -> LoadedModel:
         read(bin_weights, unsafe=False)  # weights only, as for any torch file: refused here, by the same rule
     config = _read_json(req.path / "config.json")
     pp_path = req.path / "preprocessor_config.json"
-    fields = spec_fields(_read_json(pp_path)) if pp_path.is_file() else {}
+    fields, pipe = {}, None
+    if pp_path.is_file():
+        from edgecv.loaders.sources.hf_processor import load_processor, pipeline, spec_fields
+
+        _read_json(pp_path)  # a broken file is named as such
+        proc = load_processor(req.path)  # as the user's code builds it: class, backend, its own defaults
+        fields, pipe = spec_fields(proc), pipeline(proc)
     try:
         from transformers.utils import logging as hf_logging
 
@@ -96,16 +64,18 @@ def load(req: ModelRequest) -> LoadedModel:
     if labels and all(lab == f"LABEL_{i}" for i, lab in enumerate(labels)):
         labels = []
     channels = int(config.get("num_channels", 3))
+    if channels == 1 and fields:
+        fields = {**fields, "channel_order": "GRAY", "mean": fields["mean"][:1], "std": fields["std"][:1]}
     spec = ModelSpec(arch=f"hf/{config.get('model_type', 'model')}", num_classes=n, labels=labels,
-                     channel_order="GRAY" if channels == 1 else "RGB",
-                     **({**fields, "mean": fields["mean"][:1], "std": fields["std"][:1]} if fields and channels == 1
-                        else fields))
+                     **{"channel_order": "GRAY" if channels == 1 else "RGB", **fields})
     prov = {f: ("model" if f in fields else "assumed") for f in PREPROCESSING_FIELDS}
     spec.provenance = {**prov, "channel_order": "model", "num_classes": "model",
-                       **({"labels": "model"} if labels else {})}
+                       **({"labels": "model"} if labels else {}),
+                       **({"resampler": "model"} if "resampler" in fields else {})}
     weights = next((p for p in ("model.safetensors", "pytorch_model.bin") if (req.path / p).exists()), "config.json")
     lm = LoadedModel(model.eval(), spec, "huggingface", req.path, sha256_file(req.path / weights),
-                     {"model_type": config.get("model_type"), "architectures": config.get("architectures")})
+                     {"model_type": config.get("model_type"), "architectures": config.get("architectures")},
+                     pipeline=pipe)
     if not fields:
         lm.notes.append("no preprocessor_config.json: preprocessing assumed")
     return lm

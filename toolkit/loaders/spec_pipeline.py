@@ -1,0 +1,62 @@
+"""The torchvision pipeline a ModelSpec describes (build side: torch, torchvision, PIL).
+
+It is the training side's eval pipeline and the reference the deploy side's numpy/OpenCV pipeline
+(``edgecv.runtimes.pipeline.preprocess``) is held to; ``edgecv.training.transforms`` adds the
+augmenting training pipeline on top.
+"""
+from torchvision import transforms as T
+
+from edgecv.spec import ModelSpec
+
+_MODES = {"nearest": T.InterpolationMode.NEAREST, "bilinear": T.InterpolationMode.BILINEAR,
+          "bicubic": T.InterpolationMode.BICUBIC}
+
+
+def pil_mode(spec: ModelSpec) -> str:
+    return "L" if spec.channel_order == "GRAY" else "RGB"
+
+
+class CenterCrop:
+    """A centre crop with the spec's rules (PIL in, PIL out): torchvision's ``CenterCrop`` for
+    ``crop_rule="round"`` and ``pad_rule="floor"``, Hugging Face's processors' for ``floor`` and
+    the pad rule of their backend."""
+
+    def __init__(self, size, crop_rule: str = "round", pad_rule: str = "floor"):
+        self.size, self.crop_rule, self.pad_rule = tuple(size), crop_rule, pad_rule
+
+    def __call__(self, im):
+        from PIL import Image
+
+        from edgecv.runtimes.pipeline.preprocess import crop_box
+
+        th, tw = self.size
+        w, h = im.size
+        if th > h or tw > w:  # zero padding first, the odd pixel placed by the pad rule
+            ph, pw = max(th - h, 0), max(tw - w, 0)
+            top, left = (ph // 2, pw // 2) if self.pad_rule == "floor" else ((ph + 1) // 2, (pw + 1) // 2)
+            canvas = Image.new(im.mode, (w + pw, h + ph), 0)
+            canvas.paste(im, (left, top))
+            im, (w, h) = canvas, canvas.size
+        top, left = crop_box(h, w, th, tw, self.crop_rule)
+        return im.crop((left, top, left + tw, top + th))
+
+
+def eval_transform(spec: ModelSpec):
+    """PIL image (any mode) -> normalised CHW float tensor."""
+    steps = [T.Lambda(lambda im: im.convert(pil_mode(spec)))]
+    if spec.resize is None:
+        steps.append(T.Resize(spec.input_size, interpolation=_MODES[spec.interpolation], antialias=True))
+    else:
+        steps += [T.Resize(spec.resize, interpolation=_MODES[spec.interpolation], antialias=True),
+                  T.CenterCrop(spec.input_size) if (spec.crop_rule, spec.pad_rule) == ("round", "floor")
+                  else CenterCrop(spec.input_size, spec.crop_rule, spec.pad_rule)]
+    steps += _to_tensor(spec)
+    return T.Compose(steps)
+
+
+def _to_tensor(spec: ModelSpec) -> list:
+    """ToTensor, channel order as the network sees it, then Normalize (mean/std in that order)."""
+    steps = [T.ToTensor()]
+    if spec.channel_order == "BGR":
+        steps.append(T.Lambda(lambda t: t.flip(0)))
+    return steps + [T.Normalize(spec.mean, spec.std)]
