@@ -88,7 +88,7 @@ def run_one(arch: str, workdir: Path) -> dict:
     from edgecv.exporters.onnx_export import ExportOptions, export_onnx
     from edgecv.loaders.checkpoint import save_checkpoint
     from edgecv.models import create_model, default_spec
-    from edgecv.verify import verify
+    from edgecv.verification import verify
 
     torch.set_num_threads(int(os.environ.get("COVERAGE_THREADS", "1")))
     row: dict = {"model": arch, "source": "timm" if arch.startswith("timm/") else "torchvision"}

@@ -18,7 +18,7 @@ import torch
 
 from edgecv.loaders.checkpoint import save_checkpoint
 from edgecv.errors import EdgecvError
-from edgecv.verify import verify
+from edgecv.verification import verify
 from edgecv.models import create_model, default_spec, get_entry, list_models
 
 warnings.filterwarnings("ignore")

@@ -17,9 +17,9 @@ import torch
 
 from edgecv.loaders.checkpoint import save_checkpoint
 from edgecv.exporters.onnx_export import ExportOptions, export_onnx
-from edgecv.verify.layerwise import first_divergence
+from edgecv.verification.layerwise import first_divergence
 from edgecv.models import create_model, default_spec
-from edgecv.verify import verify
+from edgecv.verification import verify
 
 
 def main():

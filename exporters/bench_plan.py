@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dataclasses import dataclass, field
+
+from edgecv.errors import EdgecvError
 from edgecv.formats import backend_of
 from edgecv.runtimes.bench import Candidate
+
+BENCH_BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
 def _gpu() -> bool:
@@ -88,3 +93,49 @@ def plan(models: list[Path], backends: list[str], workdir: Path, calib: Path | N
         if names.count(c.label) > 1 and c.label == c.path.name:
             c.label = str(c.path)
     return cands, skips
+
+
+@dataclass
+class BenchReport:
+    """``edgecv bench``'s result: one row per (candidate, batch size), what was skipped and why, the CPU."""
+
+    rows: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    cpu: dict = field(default_factory=dict)
+
+    def busy_rows(self) -> list[dict]:
+        """Rows whose spread (p95 / p50) says the machine was busy while they were timed."""
+        from edgecv.runtimes.bench import BUSY_SPREAD
+
+        return [r for r in self.rows if r["spread"] > BUSY_SPREAD]
+
+    def to_dict(self) -> dict:
+        return {"cpu": self.cpu, "rows": self.rows, "skipped": self.skipped}
+
+
+def run_bench(models: list[Path], batch_sizes: list[int], seconds: float = 3.0, backends=BENCH_BACKENDS, *,
+              threads=None, data=None, calib=None, floor: bool = True, progress=None) -> BenchReport:
+    """Plan every form of each model that runs here (``plan``), then time them side by side
+    (``runtimes.bench.bench_candidates``).  ``data``: labelled images for accuracy (a name or a path
+    ``edgecv.api.labelled_data`` reads, or ``LabelledData``)."""
+    import tempfile
+
+    from edgecv.cpuinfo import cpu_features
+
+    for m in models:
+        if not Path(m).exists():
+            raise EdgecvError(f"{m} does not exist")
+    unknown = set(backends) - set(BENCH_BACKENDS)
+    if unknown:
+        raise EdgecvError(f"--backends: unknown {', '.join(sorted(unknown))}", f"use {', '.join(BENCH_BACKENDS)}")
+    if isinstance(data, (str, Path)):
+        from edgecv.training.builtin import labelled_data
+
+        data = labelled_data(data)
+    say = progress or (lambda text: None)
+    from edgecv.runtimes.bench import bench_candidates
+
+    with tempfile.TemporaryDirectory(prefix="edgecv-bench-") as tmp:
+        cands, skips = plan([Path(m) for m in models], list(backends), Path(tmp), calib, say)
+        rows = bench_candidates(cands, list(batch_sizes), seconds, threads, floor=floor, data=data, on_step=say)
+    return BenchReport(rows, skips, cpu_features())

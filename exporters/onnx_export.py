@@ -16,7 +16,6 @@ import copy
 import re
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -24,89 +23,13 @@ import numpy as np
 import torch
 
 from edgecv.errors import CheckFailed, EdgecvError
+from edgecv.exporters.export_options import ExportOptions, ExportResult, Validation  # noqa: F401 (re-exported)
 from edgecv.log import warn
-from edgecv.parity import Comparison, Tolerance
+from edgecv.parity import Tolerance
 from edgecv.spec import METADATA_KEY, ModelSpec
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 MAX_PROTO_BYTES = 2**31 - 1
-
-
-@dataclass
-class ExportOptions:
-    output: Path | None = None
-    arch: str | None = None
-    num_classes: int | None = None
-    opset: int | None = None
-    batch: str | int = "dynamic"
-    imgsz: tuple[int, int] | None = None
-    odconv_mode: str = "auto"
-    target: str = "onnxruntime"
-    exporter: str = "auto"  # auto | dynamo | torchscript
-    unsafe_load: bool = False
-    validate: bool = True
-    atol: float = 1e-4
-    rtol: float = 1e-3
-    odconv_temperature: float | None = 1.0
-    exif_transpose: bool | None = None  # None: as the checkpoint's spec says
-    high_bit_depth: str | None = None
-    model_file: str | None = None  # the user's own model code, "model.py[:NAME]"
-    model_kwargs: dict = field(default_factory=dict)
-    class_output: str | None = None  # NAME | INDEX of the class scores among several outputs
-    stated: dict = field(default_factory=dict)  # spec fields the user stated (see ModelSpec.with_stated)
-
-    def load_kwargs(self) -> dict:
-        """``load_model`` keyword arguments for the model these options describe."""
-        stated = dict(self.stated)
-        if self.imgsz:
-            stated.setdefault("input_size", tuple(self.imgsz))
-        if self.exif_transpose is not None:
-            stated.setdefault("exif_transpose", self.exif_transpose)
-        if self.high_bit_depth is not None:
-            stated.setdefault("high_bit_depth", self.high_bit_depth)
-        return {"arch": self.arch, "num_classes": self.num_classes, "unsafe": self.unsafe_load,
-                "model_kwargs": self.model_kwargs, "model_file": self.model_file, "output": self.class_output,
-                "stated": stated}
-
-
-@dataclass
-class Validation:
-    """The exported file against the torch model, one ``Comparison`` per input set."""
-
-    rows: list[tuple[str, Comparison]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what could not be checked, said out loud
-
-    @property
-    def ok(self) -> bool:
-        return all(bool(c) for _, c in self.rows)
-
-    @property
-    def max_abs(self) -> float:
-        return max((c.max_abs for _, c in self.rows), default=0.0)
-
-    @property
-    def max_rel(self) -> float:
-        return max((c.max_rel for _, c in self.rows), default=0.0)
-
-    def to_dict(self) -> dict:
-        return {"max_abs": self.max_abs, "max_rel": self.max_rel, "notes": self.notes,
-                "rows": [{"input": name, "max_abs": c.max_abs, "max_rel": c.max_rel, "top1": c.top1, "ok": bool(c)}
-                         for name, c in self.rows]}
-
-
-@dataclass
-class ExportResult:
-    path: Path
-    size: int
-    opset: int
-    exporter: str
-    exporter_note: str
-    inputs: list[dict]
-    outputs: list[dict]
-    passes: dict
-    spec: ModelSpec
-    validation: Validation | None
-    stages: list[tuple[str, float, str]]
 
 
 def resolve_odconv_mode(mode: str, target: str) -> str:
@@ -247,6 +170,8 @@ def validate_onnx(path, model, spec: ModelSpec, batches: list[int], tol: Toleran
 
 def export_onnx(checkpoint, options: ExportOptions,
                 on_stage: Callable[[str, float, str], None] | None = None) -> ExportResult:
+    """``checkpoint``: a path any model source reads, an in-memory ``nn.Module`` (``options.output``
+    then names the file), or an already loaded ``LoadedModel``."""
     import onnx
 
     from edgecv import __version__
@@ -256,7 +181,15 @@ def export_onnx(checkpoint, options: ExportOptions,
     from edgecv.exporters.passes import PassOptions, apply_module_passes
     from edgecv.exporters.scan_conv import expand_scan_nodes
 
-    checkpoint = Path(checkpoint)
+    from edgecv.loaders.request import LoadedModel
+
+    given = checkpoint
+    if isinstance(given, (str, Path)):
+        checkpoint = Path(given)
+    elif options.output is None:
+        raise EdgecvError("exporting an in-memory model needs an output path", "pass output='model.onnx'")
+    else:
+        checkpoint = given.path if isinstance(given, LoadedModel) else Path(f"<{type(given).__name__}>")
     out = Path(options.output) if options.output else checkpoint.with_suffix(".onnx")
     if out.resolve() == checkpoint.resolve():
         raise EdgecvError(f"output {out} would overwrite the checkpoint", "pass -o OUT.onnx")
@@ -278,7 +211,14 @@ def export_onnx(checkpoint, options: ExportOptions,
             on_stage(name, stages[-1][1], detail)
 
     t = time.perf_counter()
-    lm = load_model(checkpoint, **options.load_kwargs())
+    if isinstance(given, LoadedModel):
+        lm = given
+    elif isinstance(given, (str, Path)):
+        lm = load_model(checkpoint, **options.load_kwargs())
+    else:
+        from edgecv.loaders.sources.module import load_module
+
+        lm = load_module(given, **options.load_kwargs())
     spec = copy.deepcopy(lm.spec)
     if lm.fixed_batch and dynamic:
         dynamic, options.batch = False, lm.fixed_batch
@@ -293,6 +233,8 @@ def export_onnx(checkpoint, options: ExportOptions,
           f"{spec.channels}x{spec.input_size[0]}x{spec.input_size[1]}")
     for note in lm.notes:
         warn(note)
+    if options.check_preprocessing and lm.pipeline is not None:
+        _check_preprocessing(lm, spec, options, out, stage)
 
     t = time.perf_counter()
     reference = lm.model.eval()
@@ -375,6 +317,26 @@ def export_onnx(checkpoint, options: ExportOptions,
     return ExportResult(path=out, size=out.stat().st_size, opset=_opset(proto), exporter=exporter,
                         exporter_note=note, inputs=_io(proto.graph.input), outputs=_io(proto.graph.output),
                         passes=passes, spec=spec, validation=validation, stages=stages)
+
+
+def _check_preprocessing(lm, spec: ModelSpec, options: ExportOptions, out: Path, stage) -> None:
+    """The source's own preprocessing against edgecv's deploy side (``preprocess_check``); the result
+    goes into the spec.  A mismatch stops the export unless ``allow_preprocessing_mismatch``."""
+    from edgecv.exporters.preprocess_check import check_preprocessing
+
+    t = time.perf_counter()
+    check = check_preprocessing(lm.pipeline, spec)
+    spec.extra = {**spec.extra, "preprocessing_check": check.to_dict()}
+    stage("preprocess", t, check.describe())
+    if check.ok:
+        return
+    if not options.allow_preprocessing_mismatch:
+        raise CheckFailed(f"edgecv's preprocessing differs from {check.source} by up to {check.max_grey:.3g} grey "
+                          f"levels on {check.over} of {check.images} images ({check.step}); {out} was not written",
+                          "state the preprocessing that differs, or pass --allow-preprocessing-mismatch to write "
+                          "the file anyway")
+    warn(f"preprocessing differs from {check.source} ({check.step}); written anyway "
+         "(--allow-preprocessing-mismatch), and recorded in the file's spec")
 
 
 def detect_scores(model, spec: ModelSpec, batch: int) -> str:

@@ -93,5 +93,16 @@ class Runtime:
             first = str(e).splitlines()[0][:300] if str(e) else ""
             raise RuntimeFailure(f"{self.name} failed: {type(e).__name__}: {first}") from e
 
+    def classify(self, images, topk: int = 5, batch_size: int = 8, max_pixels: int | None = None) -> list:
+        """Class predictions for ``images`` with ``edgecv run``'s decoding and preprocessing: RGB uint8
+        arrays (H, W, 3) or grey ones (H, W), image files (paths), encoded bytes, or PIL images.  One
+        ``Result`` per image, in order (``.topk``: [{index, label, prob}]; an unreadable file gets
+        ``.error`` instead, and the rest go on)."""
+        from edgecv.runtimes.pipeline.classify import classify_inputs
+
+        if not self.active:
+            raise EdgecvError(f"{self.name}: runtime is not active; use `with load(...) as rt:`")
+        return classify_inputs(self, images, topk=topk, batch_size=batch_size, max_pixels=max_pixels)
+
     def __repr__(self):
         return f"<{type(self).__name__} {self.name} {self.path}>"

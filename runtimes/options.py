@@ -35,8 +35,12 @@ class TorchOptions:
     unsafe_load: bool = field(default=False, metadata=_flag("--unsafe-load"))
 
 
-FLAGS = {f.name: f.metadata["flag"] for cls in (OnnxRuntimeOptions, TensorRTOptions, TorchOptions)
-         for f in fields(cls)}
+def flags() -> dict[str, str]:
+    """Option name -> its command-line flag, over every registered backend's options."""
+    from edgecv.runtimes import BACKENDS
+
+    return {f.name: f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+            for b in BACKENDS.values() for f in fields(b.options)}
 
 
 def build_options(cls, backend: str, options: dict):
@@ -44,8 +48,8 @@ def build_options(cls, backend: str, options: dict):
     known = {f.name for f in fields(cls)}
     unknown = [k for k in options if k not in known]
     if unknown:
-        names = ", ".join(FLAGS.get(k, k) for k in unknown)
-        takes = ", ".join(FLAGS.get(k, k) for k in sorted(known)) or "no options"
+        names = ", ".join(flags().get(k, k) for k in unknown)
+        takes = ", ".join(flags().get(k, k) for k in sorted(known)) or "no options"
         raise EdgecvError(f"the {backend} backend does not take {names}",
                           f"it takes {takes}; leave the option out or choose another --backend")
     return cls(**options)

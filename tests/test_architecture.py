@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
-from helpers import run_cli_without_torch
+from helpers import run_cli_many_without_torch
 
 from edgecv.cli import app
 from edgecv.errors import EdgecvError, ImageError, RuntimeFailure
@@ -63,7 +63,7 @@ def test_tolerance_bound_and_overrides():
 
 def test_verify_an_int8_candidate_is_held_to_the_int8_rule(sample_model, sample_onnx, tmp_path, monkeypatch):
     """The candidate's precision picks its tolerance (the bug: int8 was held to the fp32 rule)."""
-    import edgecv.verify.api as api
+    import edgecv.verification.api as api
 
     monkeypatch.setattr(api, "precision_of", lambda path: "int8")
     bad = tmp_path / "shifted.onnx"
@@ -86,7 +86,7 @@ def test_verify_an_int8_candidate_is_held_to_the_int8_rule(sample_model, sample_
 def test_fp64_reference_with_per_layer_over_two_candidates(sample_model, sample_onnx, tmp_path):
     """The fp64 reference is an upcast copy: the per-layer search on the first candidate used to
     convert it back to float32 in place, and the next candidate then failed on a dtype error."""
-    from edgecv.verify import verify
+    from edgecv.verification import verify
 
     second = tmp_path / "second.onnx"
     second.write_bytes(sample_onnx.read_bytes())
@@ -172,17 +172,18 @@ def test_library_warnings_go_through_one_channel(tmp_path, capsys):
 
 
 def test_bench_info_and_a_stream_run_without_torch(sample_onnx, tmp_path):
-    r = run_cli_without_torch(["bench", str(sample_onnx), "--batch-sizes", "1", "--seconds", "0.2", "--json"], tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["rows"][0]["batch"] == 1
-    r = run_cli_without_torch(["info", str(sample_onnx), "--json"], tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["arch"] == "fusion_cnn"
     video = tmp_path / "v.mkv"
     w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (64, 64))
     for i in range(5):
         w.write(np.full((64, 64, 3), 40 * i, np.uint8))
     w.release()
-    r = run_cli_without_torch(["run", str(sample_onnx), str(video), "--no-show", "--json"], tmp_path)
+    bench, info, r = run_cli_many_without_torch([
+        ["bench", str(sample_onnx), "--batch-sizes", "1", "--seconds", "0.2", "--json"],
+        ["info", str(sample_onnx), "--json"],
+        ["run", str(sample_onnx), str(video), "--no-show", "--json"]], tmp_path)
+    assert bench.returncode == 0, bench.stderr
+    assert json.loads(bench.stdout)["rows"][0]["batch"] == 1
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["arch"] == "fusion_cnn"
     assert r.returncode == 0, r.stderr
     assert [json.loads(ln)["frame"] for ln in r.stdout.splitlines()] == [1, 2, 3, 4, 5]

@@ -15,7 +15,7 @@ from edgecv.exporters.precision.int8 import Int8Options, quantize_int8
 from edgecv.runtimes import load
 from edgecv.runtimes.modelfile.onnx_file import read_spec
 
-from helpers import run_cli_without_torch
+from helpers import run_cli_many_without_torch
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = Path(__file__).parent / "user_models"
@@ -60,7 +60,7 @@ def test_int8_holds_labelled_accuracy(int8_digits):
 
 
 def test_int8_runs_and_verifies(int8_digits, sample_model, digits_dir):
-    from edgecv.verify import verify
+    from edgecv.verification import verify
 
     imgs = sorted(digits_dir.rglob("*.png"))[:60]
     res = verify(sample_model, [int8_digits.path], images=imgs, batch_sizes=[2], seeds=[0],
@@ -111,13 +111,14 @@ def test_int8_that_cannot_hold_the_budget_writes_nothing(sample_onnx, digits_dir
 def test_precision_from_an_onnx_file_needs_no_torch(sample_onnx, tmp_path):
     shutil.copy(sample_onnx, tmp_path / "m.onnx")
     calib = ROOT / "samples" / "digits"
-    r = run_cli_without_torch(["export", "m.onnx", "--precision", "int8", "--calib", str(calib)], cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "m.int8.onnx").is_file() and "speed at batch 1" in r.stderr
-    r = run_cli_without_torch(["export", "m.onnx", "--precision", "int8"], cwd=tmp_path)
-    assert r.returncode == 2 and "needs --calib DIR" in r.stderr
-    r = run_cli_without_torch(["export", "m.onnx", "--precision", "fp16"], cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    int8, no_calib, fp16 = run_cli_many_without_torch([
+        ["export", "m.onnx", "--precision", "int8", "--calib", str(calib)],
+        ["export", "m.onnx", "--precision", "int8"],
+        ["export", "m.onnx", "--precision", "fp16"]], cwd=tmp_path)
+    assert int8.returncode == 0, int8.stderr
+    assert (tmp_path / "m.int8.onnx").is_file() and "speed at batch 1" in int8.stderr
+    assert no_calib.returncode == 2 and "needs --calib DIR" in no_calib.stderr
+    assert fp16.returncode == 0, fp16.stderr
     with load(tmp_path / "m.fp16.onnx", "onnxruntime", providers=["cpu"]) as rt:
         assert rt.inputs[0].dtype == np.float32  # fp32 inputs and outputs
     m = onnx.load(str(tmp_path / "m.fp16.onnx"))
@@ -128,7 +129,7 @@ def test_fp16_transformer_keeps_softmax_and_layernorm_in_fp32(tmp_path):
     transformers = pytest.importorskip("transformers")
     import torch
 
-    from edgecv.cli.precision_step import lower, validate_against
+    from edgecv.exporters.precision.lower import lower, validate_against
     from edgecv.exporters.onnx_export import ExportOptions, export_onnx
 
     torch.manual_seed(0)
@@ -144,7 +145,7 @@ def test_fp16_transformer_keeps_softmax_and_layernorm_in_fp32(tmp_path):
 
 
 def test_output_paths():
-    from edgecv.cli.precision_step import output_paths
+    from edgecv.exporters.pipeline import output_paths
 
     assert output_paths(Path("m.pt"), None, "int8") == (Path("m.onnx"), Path("m.int8.onnx"))
     assert output_paths(Path("m.pt"), Path("o/x.onnx"), "int8") == (Path("o/x.fp32.onnx"), Path("o/x.onnx"))
@@ -184,7 +185,7 @@ def test_polygraphy_calls_match_the_installed_polygraphy():
 
 
 def test_onnx_engine_precision_is_read_from_the_graph(int8_digits, sample_onnx, tmp_path):
-    from edgecv.cli.precision_step import lower
+    from edgecv.exporters.precision.lower import lower
     from edgecv.exporters.trt_build import explicit_precision
 
     assert explicit_precision(int8_digits.path) == "int8" and explicit_precision(sample_onnx) is None

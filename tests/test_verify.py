@@ -14,7 +14,7 @@ from edgecv.cli import app
 from edgecv.exporters.onnx_export import ExportOptions, export_onnx
 from edgecv.models import create_model, default_spec
 from edgecv.spec import METADATA_KEY, ModelSpec
-from edgecv.verify import verify
+from edgecv.verification import verify
 
 FAST = dict(batch_sizes=(1, 2), seeds=(0,))
 
@@ -149,7 +149,7 @@ def test_per_layer_blames_the_conv_not_a_reused_relu(tmp_path):
     conv must win.  A ResNet of Bottlenecks, one block per stage but two in layer3."""
     from torchvision.models.resnet import Bottleneck, ResNet
 
-    from edgecv.verify.layerwise import first_divergence
+    from edgecv.verification.layerwise import first_divergence
     from helpers import export_proto
 
     torch.manual_seed(0)

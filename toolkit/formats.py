@@ -13,9 +13,13 @@ URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://"
 # Images declaring more pixels than this are refused unread (decompression bombs): Pillow's default
 # Image.MAX_IMAGE_PIXELS.  `edgecv run --max-image-pixels N` raises it.
 MAX_IMAGE_PIXELS = 89_478_485
-# model file suffix -> the backend that runs it
-MODEL_SUFFIXES = {".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt",
-                  ".pt": "torch", ".pth": "torch", ".pt2": "torch", ".torchscript": "torch"}
+
+
+def model_suffixes() -> dict[str, str]:
+    """Model file suffix -> the backend that runs it, from the backends' table (``edgecv.runtimes``)."""
+    from edgecv.runtimes import BACKENDS
+
+    return {s: name for name, b in BACKENDS.items() for s in b.suffixes}
 
 
 def suffix(path) -> str:
@@ -27,12 +31,12 @@ def is_image(path) -> bool:
 
 
 def is_model_file(path) -> bool:
-    return suffix(path) in MODEL_SUFFIXES
+    return suffix(path) in model_suffixes()
 
 
 def backend_of(path) -> str | None:
     """The backend that runs this model file by its suffix, or None."""
-    return MODEL_SUFFIXES.get(suffix(path))
+    return model_suffixes().get(suffix(path))
 
 
 def is_url(s: str) -> bool:

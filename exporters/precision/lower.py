@@ -1,28 +1,18 @@
-"""``edgecv export --precision int8|fp16``: the step after the fp32 ONNX (torch-free), with its
-printed summary.  Also what ``edgecv export model.onnx --precision ...`` runs on its own."""
+"""The precision step after the fp32 ONNX (torch-free): ``edgecv export --precision int8|fp16``, also
+on its own from an existing ONNX (``edgecv export model.onnx --precision ...``).  ``say`` gets the
+lines of its summary; the numbers come back as a dict."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from edgecv.errors import CheckFailed, EdgecvError
 
-PRECISIONS = ("fp32", "fp16", "int8")
+def lower(fp32: Path, final: Path, precision: str, opts=None, *, on_stage=None, say=print) -> dict:
+    """``fp32`` lowered to ``precision`` as ``final``; ``opts``: ``pipeline.PrecisionOptions``."""
+    from edgecv.exporters.pipeline import PrecisionOptions
 
-
-def output_paths(source: Path, output: Path | None, precision: str) -> tuple[Path, Path]:
-    """(fp32 ONNX, final file): ``-o`` names the final file; the fp32 one sits beside it."""
-    if source.suffix.lower() == ".onnx":
-        return source, source if precision == "fp32" else output or source.with_name(f"{source.stem}.{precision}.onnx")
-    if precision == "fp32":
-        final = output or source.with_suffix(".onnx")
-        return final, final
-    final = output or source.with_name(f"{source.stem}.{precision}.onnx")
-    return (final.with_name(f"{final.name.removesuffix('.onnx').removesuffix(f'.{precision}')}.fp32.onnx")
-            if output else source.with_suffix(".onnx")), final
-
-
-def lower(fp32: Path, final: Path, precision: str, *, calib=None, calib_method="minmax", activations="auto",
-          keep_fp32=(), max_accuracy_drop=0.5, min_agreement=0.99, on_stage=None, say=print) -> dict:
+    o = opts or PrecisionOptions()
+    fp32, final = Path(fp32), Path(final)
     if final.resolve() == fp32.resolve():
         raise EdgecvError(f"-o {final} would overwrite the fp32 model", "choose another -o")
     from edgecv.runtimes.modelfile.onnx_file import load_model_proto
@@ -31,12 +21,12 @@ def lower(fp32: Path, final: Path, precision: str, *, calib=None, calib_method="
     if precision == "int8":
         from edgecv.exporters.precision.int8 import Int8Options, quantize_int8
 
-        if calib is None:
+        if o.calib is None:
             raise EdgecvError("--precision int8 needs --calib DIR", "pass a folder of real images (100+ is better)")
-        res = quantize_int8(fp32, final, Int8Options(calib=Path(calib), method=calib_method, activations=activations,
-                                                     keep_fp32=tuple(keep_fp32),
-                                                     max_accuracy_drop=max_accuracy_drop / 100,
-                                                     min_agreement=min_agreement), on_stage)
+        res = quantize_int8(fp32, final, Int8Options(calib=Path(o.calib), method=o.calib_method,
+                                                     activations=o.int8_activations, keep_fp32=tuple(o.keep_fp32),
+                                                     max_accuracy_drop=o.max_accuracy_drop / 100,
+                                                     min_agreement=o.min_agreement), on_stage)
         c = res.chosen
         judged = f"top-1 agreement with fp32 {c.agreement:.1%} on {res.checked} images" + (
             f", accuracy {c.accuracy:.1%} vs fp32 {res.fp32_accuracy:.1%} on {res.held_out} held-out"
@@ -62,7 +52,7 @@ def lower(fp32: Path, final: Path, precision: str, *, calib=None, calib_method="
         say(f"{final}  fp16 (fp32 inputs/outputs; kept in fp32: {', '.join(kept['fp32_ops']) or 'nothing'}), "
             f"rel L2 {cmp.rel_l2:.1e} vs fp32, top-1 {cmp.top1:.0%}")
         return {"file": str(final), "precision": "fp16", "rel_l2": cmp.rel_l2, "top1": cmp.top1, **kept}
-    raise EdgecvError(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    raise EdgecvError(f"--precision {precision!r} is not fp16 or int8")
 
 
 def validate_against(fp32: Path, candidate: Path, precision: str):

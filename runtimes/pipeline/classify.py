@@ -123,6 +123,47 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
             ready = []
 
 
+def _as_rgb(item, i: int, decode: DecodeOptions) -> tuple[str, np.ndarray]:
+    """(source name, RGB uint8 array) of one ``classify_inputs`` item; ``ImageError`` if unreadable."""
+    from edgecv.errors import EdgecvError
+    from edgecv.runtimes.pipeline.images import decode as decode_bytes, to_rgb8
+
+    if isinstance(item, (str, Path)):
+        return str(item), read_image(item, decode)
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return f"<bytes {i}>", decode_bytes(item, f"image {i}", decode)
+    if isinstance(item, np.ndarray):
+        if item.ndim == 2 or (item.ndim == 3 and item.shape[2] in (1, 3, 4)):
+            if item.ndim == 3 and item.shape[2] == 4:
+                item = item[..., :3]  # as PIL's convert("RGB") does: alpha dropped
+            rgb = item if item.ndim == 3 and item.shape[2] == 3 and item.dtype == np.uint8 else \
+                to_rgb8(np.ascontiguousarray(item[..., ::-1] if item.ndim == 3 and item.shape[2] == 3 else item))
+            return f"<array {i}>", rgb
+        raise EdgecvError(f"image {i}: an array of shape {item.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
+    if hasattr(item, "convert") and hasattr(item, "size"):  # a PIL image (no PIL import on the deploy side)
+        return f"<image {i}>", np.asarray(item.convert("RGB"))
+    raise EdgecvError(f"image {i}: {type(item).__name__} is not an image", "pass arrays, paths, bytes or PIL images")
+
+
+def classify_inputs(rt, images, topk: int = 5, batch_size: int = 8, max_pixels: int | None = MAX_PIXELS) -> list[Result]:
+    """``Runtime.classify``: any mix of arrays, paths, bytes and PIL images, preprocessed as ``run``."""
+    spec = rt.spec
+    pre = Preprocessor(spec)
+    decode = DecodeOptions.for_spec(spec, max_pixels if max_pixels is not None else MAX_PIXELS)
+    sources, xs = [], []
+    for i, item in enumerate(images if isinstance(images, (list, tuple)) else [images]):
+        try:
+            name, rgb = _as_rgb(item, i, decode)
+            sources.append((name, None))
+            xs.append(pre(rgb))
+        except ImageError as e:
+            sources.append((str(item) if isinstance(item, (str, Path)) else f"<image {i}>", str(e)))
+    chunks = [infer_probabilities(rt, np.stack(xs[i:i + batch_size])) for i in range(0, len(xs), batch_size)]
+    probs = iter(np.concatenate(chunks)) if chunks else iter(())
+    return [Result(name, error=error) if error else Result(name, topk_entries(next(probs), spec, topk))
+            for name, error in sources]
+
+
 def write_csv(path, results) -> None:
     """Results as CSV, one row per (image, rank); an unreadable image gets one row with its error.
     Written to a temporary file and renamed."""

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QInputDialog
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from edgecv.errors import EdgecvError
-from edgecv.formats import IMAGE_SUFFIXES, MODEL_SUFFIXES, is_image
+from edgecv.formats import IMAGE_SUFFIXES, is_image, model_suffixes
 from edgecv.runtimes import BACKENDS, load
 from edgecv.runtimes.pipeline.classify import classify_paths, write_csv
 from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
@@ -228,7 +228,7 @@ class ClassifierWindow(QMainWindow):
 
     # -- dialogs, drag and drop, CSV ---------------------------------------------------------------
     def choose_model(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Model", "", f"Models (*{' *'.join(MODEL_SUFFIXES)})")
+        path, _ = QFileDialog.getOpenFileName(self, "Model", "", f"Models (*{' *'.join(model_suffixes())})")
         if path:
             self.load_model(path)
 
@@ -267,7 +267,7 @@ class ClassifierWindow(QMainWindow):
 
     def dropEvent(self, event):  # noqa: N802
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        models = [f for f in files if Path(f).suffix.lower() in MODEL_SUFFIXES]
+        models = [f for f in files if Path(f).suffix.lower() in model_suffixes()]
         if models:
             self.load_model(models[0])
         rest = [f for f in files if f not in models and (Path(f).is_dir() or is_image(f))]

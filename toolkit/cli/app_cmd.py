@@ -3,6 +3,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
+from edgecv.runtimes import backend_choices
 from edgecv.cli.common import cli_errors
 
 
@@ -11,7 +12,7 @@ from edgecv.cli.common import cli_errors
 def app_cmd(
     model: Annotated[Optional[str], typer.Argument(help="model file (.onnx, .engine; .pt where torch is installed)")] = None,
     sources: Annotated[Optional[list[str]], typer.Argument(help="images or folders to open")] = None,
-    backend: Annotated[str, typer.Option(help="auto | onnxruntime | torch | tensorrt")] = "auto",
+    backend: Annotated[str, typer.Option(help=backend_choices())] = "auto",
 ):
     """A desktop window: open images, folders, a camera or a video, and see the top classes."""
     from edgecv.errors import EdgecvError

@@ -26,55 +26,34 @@ def bench_cmd(
     """Latency p50/p95, throughput, speed-up over torch eager, size, memory and accuracy of every form of
     each model that runs here, timed side by side, each against the hardware's floor."""
     import json
-    import tempfile
 
-    from edgecv.cli.bench_plan import plan
-    from edgecv.cpuinfo import cpu_features
+    from edgecv.api import bench
     from edgecv.errors import EdgecvError
-    from edgecv.runtimes.bench import bench_candidates
 
-    for m in models:
-        if not m.exists():
-            raise EdgecvError(f"{m} does not exist")
     try:
         batches = [int(b) for b in batch_sizes.split(",")]
     except ValueError:
         raise EdgecvError(f"--batch-sizes {batch_sizes!r} is not comma-separated integers") from None
-    wanted = [b.strip() for b in backends.split(",") if b.strip()]
-    unknown = set(wanted) - {"torch", "onnxruntime", "tensorrt"}
-    if unknown:
-        raise EdgecvError(f"--backends: unknown {', '.join(sorted(unknown))}", "use torch, onnxruntime, tensorrt")
     if plot is not None and plot.suffix.lower() != ".png":
         raise EdgecvError(f"--plot {plot} is not a .png path")
-
-    def say(text):
-        err.print(styled((text, "dim")))
-
-    labelled = None
-    if data:
-        from edgecv.cli.eval_cmd import _data
-
-        labelled = _data(data)
-    with tempfile.TemporaryDirectory(prefix="edgecv-bench-") as tmp:
-        cands, skips = plan(models, wanted, Path(tmp), calib, say)
-        rows = bench_candidates(cands, batches, seconds, threads, floor=floor, data=labelled, on_step=say)
-    cpu = cpu_features()
+    report = bench(models, batch_sizes=batches, seconds=seconds, backends=[b.strip() for b in backends.split(",")
+                                                                            if b.strip()],
+                   threads=threads, data=data, calib=calib, floor=floor,
+                   progress=lambda text: err.print(styled((text, "dim"))))
+    rows, skips, cpu = report.rows, report.skipped, report.cpu
     if plot:
         from edgecv.plots import bench_png
 
         bench_png(rows, plot, f"p50 latency, {cpu['model']} ({cpu['isa']})")
         err.print(f"chart -> {plot}")
     if json_out:
-        out.print_json(json.dumps({"cpu": cpu, "rows": rows, "skipped": skips}))
+        out.print_json(json.dumps(report.to_dict()))
         return
     out.print(bench_table(rows, cpu))
-    from edgecv.runtimes.bench import BUSY_SPREAD
-
-    for r in rows:
-        if r["spread"] > BUSY_SPREAD:
-            err.print(f"warning: {r['model']} {r['candidate']} batch {r['batch']}: p95 is {r['spread']:.1f}x p50, so "
-                      "the machine was busy while it was timed; its speed-ups are not reliable (rerun on a quiet "
-                      "machine, or with more --seconds)")
+    for r in report.busy_rows():
+        err.print(f"warning: {r['model']} {r['candidate']} batch {r['batch']}: p95 is {r['spread']:.1f}x p50, so the "
+                  "machine was busy while it was timed; its speed-ups are not reliable (rerun on a quiet machine, or "
+                  "with more --seconds)")
     for note in sorted({f"{r['model']}: {n}" for r in rows for n in r.get("floor_notes") or ()}):
         err.print(styled(("floor", "yellow"), f" {note} (FLOPs are a lower bound: ≥)"))
     for s in skips:

@@ -53,8 +53,11 @@ def cli_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from edgecv.fileio import inputs_declared
+
         try:
-            return fn(*args, **kwargs)
+            with inputs_declared(()):  # the files one command reads are its own (CliRunner runs many)
+                return fn(*args, **kwargs)
         except EdgecvError as e:
             print(f"error: {e}", file=sys.stderr)
             raise typer.Exit(e.exit_code) from None
@@ -86,17 +89,4 @@ def runtime_options(providers: str | None, threads: int | None) -> dict:
     return options
 
 
-def parse_kwargs(items: list[str] | None) -> dict:
-    """``--model-arg kernel_num=4`` -> {"kernel_num": 4} (values parsed as JSON when they can be)."""
-    import json
-
-    kwargs = {}
-    for item in items or []:
-        if "=" not in item:
-            raise EdgecvError(f"model argument {item!r} is not KEY=VALUE")
-        k, v = item.split("=", 1)
-        try:
-            kwargs[k] = json.loads(v)
-        except json.JSONDecodeError:
-            kwargs[k] = v
-    return kwargs
+from edgecv.stated import parse_kwargs  # noqa: E402,F401  (the parsing the API shares)

@@ -4,22 +4,8 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
+from edgecv.runtimes import backend_choices
 from edgecv.cli.common import cli_errors, err, out
-
-
-def _data(name: str):
-    from edgecv.runtimes.evaluate import LabelledData, image_folder
-
-    if name in ("digits", "mnist5k"):
-        try:
-            from edgecv.training.data import load_builtin
-        except ImportError:
-            from edgecv.errors import EdgecvError
-
-            raise EdgecvError(f"the built-in set {name} needs the train extra", "pip install 'edgecv[train]'") from None
-        imgs, targets, labels = load_builtin(name)
-        return LabelledData(labels, targets, arrays=imgs, source=name)
-    return image_folder(Path(name))
 
 
 @app.command("eval")
@@ -27,7 +13,7 @@ def _data(name: str):
 def eval_cmd(
     args: Annotated[list[str], typer.Argument(help="MODEL [MODEL ...] DATA: model files or checkpoints, then an "
                                               "ImageFolder root or a built-in set (digits, mnist5k)")],
-    backend: Annotated[str, typer.Option(help="auto | onnxruntime | torch | tensorrt")] = "auto",
+    backend: Annotated[str, typer.Option(help=backend_choices())] = "auto",
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     plot: Annotated[Optional[Path], typer.Option(help="confusion matrix PNG (one per model: NAME-MODEL.png "
                                                  "when several)")] = None,
@@ -41,19 +27,25 @@ def eval_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from edgecv.api import evaluate, labelled_data
     from edgecv.errors import EdgecvError
-    from edgecv.runtimes import load
-    from edgecv.runtimes.evaluate import evaluate, iter_models
+    from edgecv.runtimes.evaluate import iter_models
 
     if len(args) < 2:
         raise EdgecvError("eval takes MODEL [MODEL ...] DATA", "e.g. edgecv eval model.onnx model.int8.onnx data/val")
-    models, data = iter_models([Path(a) for a in args[:-1]]), _data(args[-1])
+    models, data = iter_models([Path(a) for a in args[:-1]]), labelled_data(args[-1])
+    if plot:
+        from edgecv.fileio import check_output
+
+        for p in plot_paths(plot, [str(m) for m in models]):
+            check_output(p, "--plot", (".png",), inputs=models)
     results = []
     for m in models:
-        with load(m, backend) as rt, Progress(TextColumn(f"{m.name}"), BarColumn(), MofNCompleteColumn(),
-                                              TimeElapsedColumn(), console=err, transient=True) as bar:
+        with Progress(TextColumn(m.name), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                      transient=True) as bar:
             task = bar.add_task("eval", total=len(data))
-            results.append(evaluate(rt, data, batch_size, lambda n: bar.update(task, advance=n)))
+            results.append(evaluate(m, data, backend=backend, batch_size=batch_size,
+                                    progress=lambda n: bar.update(task, advance=n)))
     if plot:
         from edgecv.plots import confusion_png
 

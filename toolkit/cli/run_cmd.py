@@ -4,26 +4,9 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
+from edgecv.runtimes import backend_choices
 from edgecv.cli.common import cli_errors, err, out, runtime_options, styled
 from edgecv.formats import MAX_IMAGE_PIXELS
-
-
-def resolve_model(sources: list[str], model: str | None) -> tuple[str, list[str]]:
-    """--model, else the first of SOURCES when it is a model file.  Anything else is refused: a
-    model is never chosen for the user (a file of another kind in first place is named as such)."""
-    from edgecv.errors import EdgecvError
-    from edgecv.formats import MODEL_SUFFIXES, is_image, is_model_file, is_stream_source
-
-    if model:
-        return model, sources
-    if sources and is_model_file(sources[0]):
-        return sources[0], sources[1:]
-    kinds = ", ".join(MODEL_SUFFIXES)
-    if sources and Path(sources[0]).is_file() and not is_image(sources[0]) and not is_stream_source(sources[0]):
-        raise EdgecvError(f"{sources[0]} is neither a model file ({kinds}) nor an image",
-                          "give the model first (edgecv run MODEL IMAGES...) or with --model FILE")
-    raise EdgecvError("no model given", "give the model first (edgecv run MODEL IMAGES...) or with --model FILE; "
-                      "`edgecv export samples/digits_fusion_cnn.pt` makes the sample digits model")
 
 
 @app.command("run")
@@ -31,7 +14,7 @@ def resolve_model(sources: list[str], model: str | None) -> tuple[str, list[str]
 def run_cmd(
     sources: Annotated[Optional[list[str]], typer.Argument(help="[MODEL] images, folders, globs")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="model file (.onnx, .engine, .pt)")] = None,
-    backend: Annotated[str, typer.Option(help="auto | onnxruntime | torch | tensorrt")] = "auto",
+    backend: Annotated[str, typer.Option(help=backend_choices())] = "auto",
     providers: Annotated[Optional[str], typer.Option(help="ONNX Runtime providers in order, e.g. cuda,cpu")] = None,
     threads: Annotated[Optional[int], typer.Option(help="intra-op threads (ONNX Runtime)")] = None,
     topk: Annotated[int, typer.Option(min=1, help="labels per image")] = 5,
@@ -69,6 +52,8 @@ def run_cmd(
     from edgecv.errors import EdgecvError
     from edgecv.runtimes import load
     from edgecv.runtimes.pipeline.sources import expand_sources
+
+    from edgecv.runtimes.pipeline.run import classify_files, resolve_model
 
     model_path, sources = resolve_model(list(sources or []), model)
     if output:
@@ -152,16 +137,8 @@ def run_cmd(
     t0 = time.perf_counter()
     with rt, _progress(len(paths)) as progress:
         task = progress.add_task("classifying", total=len(paths)) if progress else None
-        from edgecv.runtimes.pipeline.classify import classify_paths
-
-        for r in classify_paths(rt, paths, batch_size=batch_size, topk=topk, keep_images=bool(save_dir),
-                                   max_pixels=max_image_pixels):
-            if not r.error and save_dir:
-                try:
-                    _save_annotated(r, save_dir)
-                except EdgecvError as e:  # a full disk: this image's copy fails, the run goes on
-                    r.error = f"annotated copy not written: {e}"
-                r.image = None
+        for r in classify_files(rt, paths, batch_size=batch_size, topk=topk, save_dir=save_dir,
+                                max_pixels=max_image_pixels):
             if r.error:
                 failed += 1
                 err.print(styled(("skipped" if not r.topk else "failed", "red"), f" {r.error}"))
@@ -213,25 +190,3 @@ def _table(results, rt):
         else:
             table.add_row(r.source, "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r.topk))
     out.print(table)
-
-
-def _save_annotated(r, save_dir: Path):
-    """The image with its top-3 drawn, as a new file in ``save_dir`` (never over a file there, never
-    through a link planted there: see ``fileio.write_new``)."""
-    import cv2
-
-    from edgecv.errors import EdgecvError
-    from edgecv.fileio import write_new
-    from edgecv.runtimes.streams.overlay import draw_topk
-
-    src = Path(r.source)
-    ext = src.suffix.lower() if src.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
-    bgr = cv2.cvtColor(r.image, cv2.COLOR_RGB2BGR)
-    if min(bgr.shape[:2]) < 160:  # tiny inputs (8x8 digits): enlarge so the text is readable
-        f = 160 / min(bgr.shape[:2])
-        bgr = cv2.resize(bgr, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST)
-    draw_topk(bgr, r.topk[:3])
-    ok, data = cv2.imencode(ext, bgr)
-    if not ok:
-        raise EdgecvError(f"cannot encode the annotated copy of {src.name} as {ext}")
-    write_new(save_dir, src.stem, ext, data.tobytes())

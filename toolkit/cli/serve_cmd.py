@@ -4,6 +4,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgecv.cli import app
+from edgecv.runtimes import backend_choices
 from edgecv.cli.common import cli_errors, err, runtime_options
 from edgecv.formats import MAX_IMAGE_PIXELS
 
@@ -17,7 +18,7 @@ def serve_cmd(
     grpc_port: Annotated[int, typer.Option(help="gRPC (KServe v2)")] = 8001,
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics")] = 8002,
     name: Annotated[Optional[str], typer.Option(help="model name clients ask for (default: the file's stem)")] = None,
-    backend: Annotated[str, typer.Option(help="auto | onnxruntime | tensorrt")] = "auto",
+    backend: Annotated[str, typer.Option(help=backend_choices(deploy_only=True))] = "auto",
     providers: Annotated[Optional[str], typer.Option(help="ONNX Runtime providers in order, e.g. cuda,cpu")] = None,
     threads: Annotated[Optional[int], typer.Option(help="intra-op threads (ONNX Runtime)")] = None,
     topk: Annotated[int, typer.Option(min=1, help="labels per image in the answer")] = 5,
@@ -40,7 +41,9 @@ def serve_cmd(
     from edgecv.runtimes import backend_for, load
     from edgecv.runtimes.serve.triton_server import ServeOptions, model_name, start_server
 
-    if backend_for(model, backend) == "torch":
+    from edgecv.runtimes import BACKENDS
+
+    if not BACKENDS[backend_for(model, backend)].deploy:
         raise EdgecvError("edgecv serve runs exported models (ONNX Runtime or TensorRT)",
                           f"edgecv export {model.name} first, then serve the .onnx")
     options = runtime_options(providers, threads)

@@ -29,6 +29,7 @@ def verify_cmd(
     interpolation: mo.Interpolation = None,
     channel_order: mo.ChannelOrder = None,
     labels: mo.Labels = None,
+    transforms: mo.Transforms = None,
     unsafe_load: mo.UnsafeLoad = False,
     atol: Annotated[Optional[float], typer.Option(help="absolute tolerance (default by precision)")] = None,
     rtol: Annotated[Optional[float], typer.Option(help="relative tolerance (default by precision)")] = None,
@@ -46,7 +47,7 @@ def verify_cmd(
     for f in (checkpoint, *(model_files or ())):
         if not f.exists():  # before seconds of importing torch
             raise EdgecvError(f"{f} does not exist")
-    from edgecv.verify import verify
+    from edgecv.verification import verify
 
     if reference not in ("fp32", "fp64"):
         raise EdgecvError(f"--reference {reference!r} is not fp32 or fp64")
@@ -69,21 +70,24 @@ def verify_cmd(
                  per_layer=per_layer, backends=backends.split(",") if backends else None,
                  model_file=model_file, model_kwargs=parse_kwargs(model_arg), output=class_output,
                  stated=mo.stated_spec(imgsz, resize, mean, std, interpolation, channel_order, labels),
+                 transforms=transforms,
                  progress=lambda s: err.print(f"verifying {s}"))
     if report:
         from edgecv.fileio import atomic_write_text
-        from edgecv.verify.report import to_markdown
+        from edgecv.verification.report import to_markdown
 
         text = json.dumps(res.to_dict(), indent=1) if report.suffix == ".json" else to_markdown(res)
         atomic_write_text(report, lambda f: f.write(text), what="--report", suffixes=(".md", ".json"))
     if json_out:
         out.print_json(json.dumps(res.to_dict()))
     else:
-        from edgecv.verify.report import to_table
+        from edgecv.verification.report import to_table
 
         out.print(to_table(res))
-        from edgecv.verify.api import NO_DIVERGENCE
+        from edgecv.verification.api import NO_DIVERGENCE
 
+        for candidate, text in sorted({(r.candidate, r.preprocess) for r in res.rows if r.preprocess}):
+            out.print(f"{candidate}: preprocessing {text}")
         for r in res.rows:
             if r.first_divergence == NO_DIVERGENCE:
                 out.print(f"{r.candidate} on {r.runtime}: per layer, no module diverges beyond the tolerance")

