@@ -1,4 +1,5 @@
 """Small shared helpers for tests (export to ONNX in memory, run in ONNX Runtime)."""
+import json
 import subprocess
 import sys
 import textwrap
@@ -46,15 +47,20 @@ def assert_same_topk(got: list[list[dict]], expected: list[list[dict]], prob_tol
             assert same_or_tie and a["label"] == want[a["index"]]["label"], (i, g, e)
 
 
+BLOCK_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "PIL", "tensorrt"):
+            raise ImportError(name + " is not allowed on the deploy side")
+sys.meta_path.insert(0, Block())
+"""
+
+
 def run_cli_without_torch(argv: list[str], cwd) -> subprocess.CompletedProcess:
     """Run the CLI in a subprocess in which importing torch, PIL or tensorrt raises."""
-    code = textwrap.dedent(f"""
+    code = BLOCK_TORCH + textwrap.dedent(f"""
         import sys
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("torch", "torchvision", "PIL", "tensorrt"):
-                    raise ImportError(name + " is not allowed on the deploy side")
-        sys.meta_path.insert(0, Block())
         sys.argv = ["edgecv"] + {argv!r}
         from edgecv.cli import main
         try:
@@ -64,6 +70,31 @@ def run_cli_without_torch(argv: list[str], cwd) -> subprocess.CompletedProcess:
             raise
     """)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def run_cli_many_without_torch(argvs: list[list[str]], cwd) -> list[subprocess.CompletedProcess]:
+    """Several CLI commands in one subprocess in which importing torch, PIL or tensorrt raises (one
+    interpreter start instead of one per command); each gets its own exit code, stdout and stderr."""
+    code = BLOCK_TORCH + textwrap.dedent(f"""
+        import contextlib, io, json, sys
+        from edgecv.cli import main
+        results, real_stdout = [], sys.stdout
+        for argv in {argvs!r}:
+            out, err = io.StringIO(), io.StringIO()
+            sys.argv = ["edgecv"] + argv
+            code = 0
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main()
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            results.append([code, out.getvalue(), err.getvalue()])
+        assert "torch" not in sys.modules and "PIL" not in sys.modules
+        real_stdout.write(json.dumps(results))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [subprocess.CompletedProcess(argv, c, o, e) for argv, (c, o, e) in zip(argvs, json.loads(proc.stdout))]
 
 
 def mixed_images(folder, digit_images, n_digits: int):

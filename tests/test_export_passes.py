@@ -1,5 +1,6 @@
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,6 +77,20 @@ def test_timm_5d_attention_models_export(name, tmp_path):
     assert res.validation.ok
 
 
+def _pads(proto, node):
+    """The pad amounts of a Pad node (its second input, a constant or an initializer)."""
+    import onnx
+
+    name = node.input[1]
+    for init in proto.graph.initializer:
+        if init.name == name:
+            return onnx.numpy_helper.to_array(init)
+    for n in proto.graph.node:
+        if n.op_type == "Constant" and n.output[0] == name:
+            return onnx.numpy_helper.to_array(n.attribute[0].t)
+    return np.ones(1)  # computed at run time: counted as padding
+
+
 def _tiny_swin(stages: int = 2):
     """torchvision's SwinTransformer at test size: a stage has a plain and a shifted-window block;
     two stages add a patch merging (padded when the map is odd)."""
@@ -112,14 +127,13 @@ def test_swin_windows_pass_is_exact_in_eager(size):
     assert torch.allclose(ref, got, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("size", [32, 36])  # 36: the 18 x 18 map is padded to the window
-def test_swin_windows_pass_exports_fewer_data_moves(size):
-    """Exported with and without the pass (one stage: its plain and shifted-window blocks; each
-    export costs seconds of tracing)."""
+def test_swin_windows_pass_exports_fewer_data_moves():
+    """Exported with and without the pass (one stage: its plain and shifted-window blocks, on a map of
+    18 x 18 padded to the window; each export costs seconds of tracing)."""
     from edgecv.exporters.passes.swin import swin_windows
 
     model = _tiny_swin(stages=1)
-    x = torch.randn(2, 3, size, size)
+    x = torch.randn(2, 3, 36, 36)
     with torch.no_grad():
         ref = model(x)
     plain = export_proto(model, x)
@@ -130,6 +144,8 @@ def test_swin_windows_pass_exports_fewer_data_moves(size):
     assert rel_err(ref[:1].numpy(), ort_run(windows, x[:1].numpy())) <= 1e-4  # the batch stays dynamic
     assert ops(windows, "Transpose") < ops(plain, "Transpose")
     assert ops(windows, "Concat") < ops(plain, "Concat")  # the rolls' Slice + Concat pairs are gone
-    if size == 32:  # nothing to pad: no Pad node at all
-        assert ops(windows, "Pad") == 0 < ops(plain, "Pad")
+    # torchvision pads every window partition (by zero where nothing needs padding); the pass emits
+    # only pads that add pixels
+    zero_pads = lambda p: sum(n.op_type == "Pad" and not _pads(p, n).any() for n in p.graph.node)  # noqa: E731
+    assert zero_pads(windows) == 0 and ops(windows, "Pad") <= ops(plain, "Pad")
     assert len(windows.graph.node) < len(plain.graph.node)

@@ -87,7 +87,7 @@ def test_scan_bodies_are_counted_per_iteration(tmp_path):
 def test_bench_names_two_files_of_one_name_by_path(sample_onnx, tmp_path):
     import shutil
 
-    from edgecv.cli.bench_plan import plan
+    from edgecv.exporters.bench_plan import plan
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -14,6 +14,7 @@ def _images(tmp_path, digit_images):
     return folder
 
 
+@pytest.mark.slow  # a local Ray cluster takes ~40 s to start and stop on 2 cores: make test-all
 def test_ray_rows_equal_local_run(tmp_path, sample_onnx, digit_images):
     from edgecv.runtimes.pipeline.results_file import read_results
 
