@@ -17,7 +17,7 @@ XDIST ?=
 # AVX-512 machine `make test` runs them once more on the AVX2 kernels (about a minute), so every
 # machine also guards the AVX2-only case.
 
-.PHONY: install lock lint test test-avx2 test-all demo bench clean
+.PHONY: install lock lint docs test test-avx2 test-all demo bench clean
 
 install: $(STAMP)
 
@@ -48,6 +48,19 @@ lint: $(STAMP)
 	@cp -r toolkit $(IMPORT_TREE)/edgecv && cp -r runtimes $(IMPORT_TREE)/edgecv/runtimes \
 		&& cp -r exporters $(IMPORT_TREE)/edgecv/exporters
 	cd $(IMPORT_TREE) && PYTHONPATH=. $(CURDIR)/$(BIN)/lint-imports --config $(CURDIR)/pyproject.toml --no-cache
+
+# The docs site (mkdocs-material; the API reference read from the docstrings by mkdocstrings, from a
+# copy of the source laid out as the installed package, as for lint) in build/site.  --strict: a
+# broken link or reference fails the build.  `make docs-serve` previews it on localhost:8000.
+DOCS_SRC := build/docs-src
+docs: $(STAMP)
+	@rm -rf $(DOCS_SRC) && mkdir -p $(DOCS_SRC)
+	@cp -r toolkit $(DOCS_SRC)/edgecv && cp -r runtimes $(DOCS_SRC)/edgecv/runtimes \
+		&& cp -r exporters $(DOCS_SRC)/edgecv/exporters
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: docs
+	$(BIN)/mkdocs serve
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -m "not slow" $(XDIST) $(PYTEST_ARGS)
