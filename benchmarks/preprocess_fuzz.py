@@ -90,7 +90,7 @@ def main() -> int:
         "EXIF-rotated, JPEG).  *Other pass order*: the worst difference when the deploy side resamples "
         "in the other Pillow version's pass order (a control: blank where the source does not resample "
         "with Pillow).", "",
-        "| source | images | worst | p99 | exact | over 1 level | other pass order, worst |",
+        "| source | images | worst | p99 | identical tensors | over 1 level | other pass order, worst |",
         "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows:
         swapped = "" if r["swapped_max"] is None else f"{r['swapped_max']:.2f}"

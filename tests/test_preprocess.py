@@ -43,6 +43,24 @@ def test_deploy_preprocessing_matches_torchvision_on_real_photos(interp, resize,
     assert max(d.max() for d in diffs) <= grey_level * 1.001
 
 
+def test_the_resize_is_bit_exact_with_pillow_through_upscales_and_warps():
+    """Rational scales put Pillow's fixed-point sums on the rounding boundary (a 1.5x bilinear upscale:
+    3% of pixels off by one, 2 after both passes) and bicubic's negative lobes amplify an off-by-one of
+    the first pass (efficientnet_b7's 600 px upscale): before the passes were made exact."""
+    from edgecv.loaders.pipelines import installed_resampler
+    from edgecv.runtimes.pipeline.preprocess import resize_crop_chw
+
+    rng = np.random.default_rng(7)
+    cases = [((400, 600), (600, 900)), ((300, 451), (600, 902)), ((481, 37), (96, 11)), ((97, 640), (480, 17))]
+    for (h, w), (oh, ow) in cases:
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        for interp in ("bicubic", "bilinear"):
+            ref = np.asarray(Image.fromarray(img).resize((ow, oh), getattr(Image, interp.upper())))
+            ours = resize_crop_chw(img, (oh, ow), (oh, ow), interp, resampler=installed_resampler())
+            d = np.abs(ref.transpose(2, 0, 1).astype(np.float32) - ours)
+            assert d.max() == 0, (interp, (h, w), (oh, ow), int((d > 0).sum()))
+
+
 def test_gray_and_bgr_specs():
     photo = _photos()[0]
     for order, mean, std in [("GRAY", (0.5,), (0.25,)), ("BGR", (0.4, 0.45, 0.5), (0.2, 0.21, 0.22))]:

@@ -87,13 +87,15 @@ class _Band:
     Output positions are grouped in blocks of ``BLOCK``; each block reads one window of ``width``
     consecutive inputs, so the pass is ``windows (nb, P, width) @ weights (nb, width, BLOCK)``.
     Weights are the fixed-point coefficients / 2^bits (Pillow: 22 bits; torch: its int16 precision);
-    the sums are rounded half-up and clipped to 0..255 as Pillow's ``clip8`` (and torch) do.  In float32 this matches Pillow except for one grey
-    level on ~0.01-0.1% of pixels (measured on real photos); float64 is bit-exact but 1.6x slower.
+    the sums are rounded half-up and clipped to 0..255 as Pillow's ``clip8`` (and torch) do.  The MatMul
+    runs in float32: off by one grey level on ~0.01% of pixels.  ``exact``: the sums that land within
+    ``NEAR_HALF`` of a rounding boundary are redone in float64, which makes the pass bit-exact
+    (all-float64 was 1.6-2.9x slower).
     """
 
     BLOCK = 16
 
-    def __init__(self, n_in: int, xmin: np.ndarray, k: np.ndarray, dtype=np.float32):
+    def __init__(self, n_in: int, xmin: np.ndarray, k: np.ndarray, dtype=np.float32, exact: bool = False):
         n_out, ks = k.shape
         nb = -(-n_out // self.BLOCK)
         w = k.astype(np.float64)
@@ -109,14 +111,29 @@ class _Band:
             ok = (pos >= 0) & (pos < width) & (w[j] != 0)
             np.add.at(weights[b, :, jj], pos[ok], w[j][ok])
         self.starts, self.width, self.weights, self.n_out, self.dtype = starts, width, weights, n_out, dtype
+        self.exact = exact
 
     def windows(self, x: np.ndarray, axis: int) -> np.ndarray:
         return sliding_window_view(x, self.width, axis=axis)[(slice(None),) * axis + (self.starts,)]
 
     def matmul(self, g: np.ndarray) -> np.ndarray:
         out = np.matmul(g, self.weights)
-        np.floor(out + 0.5, out=out)
-        return np.clip(out, 0, 255, out=out)
+        if not self.exact:
+            np.floor(out + 0.5, out=out)
+            return np.clip(out, 0, 255, out=out)
+        # float32 sums are off by ~1e-5 at most; only a sum that close to k + 0.5 can round the wrong
+        # way, so those few (~0.1% of pixels) are summed again in float64, where Pillow's fixed-point
+        # sums are exact: the pass is bit-exact at float32 speed.
+        rounded = out + 0.5
+        np.floor(rounded, out=rounded)
+        out -= rounded  # in [-0.5, 0.5): near +-0.5 is near a rounding boundary
+        np.abs(out, out=out)
+        near = out > 0.5 - NEAR_HALF
+        if near.any():
+            b, p, j = np.nonzero(near)
+            exact = np.einsum("nk,nk->n", g[b, p].astype(np.float64), self.weights[b, :, j].astype(np.float64))
+            rounded[b, p, j] = np.floor(exact + 0.5)
+        return np.clip(rounded, 0, 255, out=rounded)
 
 
 @lru_cache(maxsize=32)
@@ -126,16 +143,24 @@ def _plan(h, w, oh, ow, th, tw, interpolation, crop_rule="round", resampler="pil
     first, last = top, top + th
     if ow != w:
         xmin, k = _coeffs(w, ow, interpolation, resampler)
-        horiz = _Band(w, xmin[left:left + tw], k[left:left + tw])
+        horiz = _Band(w, xmin[left:left + tw], k[left:left + tw], exact=interpolation in EXACT)
     if oh != h:
         ymin, kv = _coeffs(h, oh, interpolation, resampler)
         ymin, kv = ymin[top:top + th], kv[top:top + th]
         first, last = int(ymin[0]), int(min(ymin[-1] + kv.shape[1], h))
-        vert = _Band(last - first, ymin - first, kv)
+        vert = _Band(last - first, ymin - first, kv, exact=interpolation in EXACT)
     return horiz, vert, first, last, left
 
 
 ROW_BAND = 256  # rows per horizontal-pass MatMul: bounds memory on large photos
+# The passes are bit-exact with Pillow: a float32 sum within NEAR_HALF of k + 0.5 is summed again in
+# float64 (see ``_Band.matmul``; 1.1-1.75x the float32 resize, `python benchmarks/resize_exact.py`).
+# Float32 alone was off by one grey level on ~0.07% of pixels at random scales, but on ~3% at
+# rational ones (a 1.5x bilinear upscale, where Pillow's fixed-point sums sit on the rounding
+# boundary), and bicubic's negative lobes amplified an off-by-one of the first pass into two grey
+# levels (torchvision's efficientnet_b7 at 600 px, found by the coverage sweep's preprocessing check).
+NEAR_HALF = 2e-3
+EXACT = ("bilinear", "bicubic")
 
 
 def _horizontal(horiz: _Band, rows_img: np.ndarray, tw: int) -> np.ndarray:
