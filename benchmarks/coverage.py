@@ -184,6 +184,14 @@ def sweep(models: list[str], limit_s: float, retry_failed: bool) -> None:
     write_report()
 
 
+def failure_class(r: dict) -> str:
+    """A failure's class: its status and its reason with names and numbers taken out."""
+    reason = str(r.get("error") or r.get("verify_reason") or "")
+    reason = re.sub(r"^\w+: ", "", reason)
+    reason = re.sub(r"[\w./-]*\d[\w./-]*", "N", reason)  # sizes, names with digits, numbers
+    return f"{r['status']}: {reason[:80]}".rstrip(": ")
+
+
 def write_report() -> None:
     rows = list(done_rows().values())
     lines = ["# Export coverage", "",
@@ -208,6 +216,17 @@ def write_report() -> None:
                          f"{r.get('eager_ms', '')} | {r.get('ort_ms', '')} | "
                          f"{'' if r.get('ort_speedup') is None else str(r['ort_speedup']) + 'x'} | "
                          f"{str(note).replace('|', '/')[:160]} |")
+        lines.append("")
+    failed = [r for r in rows if r["status"] != "pass"]
+    if failed:
+        lines += ["## Failures by class", "",
+                  "| class | models | example reason |", "|---|---|---|"]
+        classes = defaultdict(list)
+        for r in failed:
+            classes[failure_class(r)].append(r)
+        for cls, rs in sorted(classes.items(), key=lambda kv: -len(kv[1])):
+            reason = rs[0].get("error") or rs[0].get("verify_reason") or ""
+            lines.append(f"| {cls} | {', '.join(r['model'] for r in rs)} | {str(reason).replace('|', '/')[:200]} |")
         lines.append("")
     REPORT.write_text("\n".join(lines) + "\n")
     print(f"wrote {REPORT}")

@@ -21,7 +21,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from edgecv.exporters.onnx_export import _export_one
+from edgecv.exporters.trace import export_graph
 from edgecv.exporters.passes.odconv import MODES, rewrite_odconv
 from edgecv.exporters.scan_conv import expand_scan_nodes
 from edgecv.models import create_model
@@ -72,7 +72,7 @@ def main():
         m = copy.deepcopy(model)
         rewrite_odconv(m, mode)
         torch._dynamo.reset()
-        prog = _export_one(m, torch.randn(2, 3, a.size, a.size), True, None, "dynamo")
+        prog = export_graph(m, torch.randn(2, 3, a.size, a.size), True, None, "dynamo")
         prog.optimize()
         proto = prog.model_proto
         expand_scan_nodes(proto)

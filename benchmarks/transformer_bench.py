@@ -78,7 +78,7 @@ def trained_swin(epochs: int) -> str:
     from PIL import Image
     from torchvision.models.swin_transformer import SwinTransformer
 
-    from edgecv.exporters.onnx_export import _export_one
+    from edgecv.exporters.trace import export_graph
     from edgecv.exporters.passes.swin import swin_windows
     from edgecv.training.data import _stratified_split, load_builtin
 
@@ -107,7 +107,7 @@ def trained_swin(epochs: int) -> str:
     train_s = time.perf_counter() - t0
     torch._dynamo.reset()
     with swin_windows():
-        prog = _export_one(m, X[:2], True, None, "dynamo")
+        prog = export_graph(m, X[:2], True, None, "dynamo")
     prog.optimize()
     fp32 = WORK / "tiny_swin.fp32.onnx"
     prog.save(str(fp32))

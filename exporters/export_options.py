@@ -15,10 +15,11 @@ class ExportOptions:
     arch: str | None = None
     num_classes: int | None = None
     opset: int | None = None
-    batch: str | int = "dynamic"
+    batch: str | int = "auto"  # auto: dynamic, or 1 with a warning naming the line that fixes it | dynamic | N
     imgsz: tuple[int, int] | None = None
     odconv_mode: str = "auto"
-    target: str = "onnxruntime"
+    target: str = "onnxruntime"  # a name in exporters.targets.TARGETS: ort-1.16, tensorrt-10, jetson-jp6 ...
+    check_target: bool = False  # run the file in the target's own ONNX Runtime (installed by uv) before writing
     exporter: str = "auto"  # auto | dynamo | torchscript
     unsafe_load: bool = False
     validate: bool = True
@@ -55,10 +56,19 @@ class Validation:
 
     rows: list[tuple[str, Comparison]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be checked, said out loud
+    errors: list[tuple[str, str]] = field(default_factory=list)  # inputs the file could not run: (name, why)
 
     @property
     def ok(self) -> bool:
-        return all(bool(c) for _, c in self.rows)
+        return not self.errors and all(bool(c) for _, c in self.rows)
+
+    def worst(self) -> str:
+        """The worst input, in words: ``random b=1 max abs error 0.03, top-1 agreement 100%``."""
+        if self.errors:
+            name, why = self.errors[0]
+            return f"{name} does not run ({why.split('Status Message: ')[-1].strip()[:160]})"
+        name, c = max(self.rows, key=lambda r: r[1].max_abs)
+        return f"{name} max abs error {c.max_abs:.3g}, top-1 agreement {c.top1:.0%}"
 
     @property
     def max_abs(self) -> float:
@@ -70,6 +80,7 @@ class Validation:
 
     def to_dict(self) -> dict:
         return {"max_abs": self.max_abs, "max_rel": self.max_rel, "notes": self.notes,
+                "errors": [{"input": name, "error": why} for name, why in self.errors],
                 "rows": [{"input": name, "max_abs": c.max_abs, "max_rel": c.max_rel, "top1": c.top1, "ok": bool(c)}
                          for name, c in self.rows]}
 
@@ -87,3 +98,6 @@ class ExportResult:
     spec: ModelSpec
     validation: Validation | None
     stages: list[tuple[str, float, str]]
+    batch: str | int = "dynamic"  # the batch the file takes: "dynamic" or the one size it was fixed at
+    batch_note: str = ""  # why the batch is fixed, when edgecv fixed it (the line of the model's source)
+    attempts: list[str] = field(default_factory=list)  # the graphs tried and not kept: "exporter, batch: why"

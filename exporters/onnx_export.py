@@ -4,18 +4,20 @@ Stages: load, rewrite, trace, optimise, validate, write.  The file is written to
 next to the target, checked and validated there, and only then renamed over the target: a failed
 or interrupted export never leaves a partial file and never replaces a good one.
 
-Exporter choice: the dynamo-based ``torch.onnx.export(dynamo=True)`` first (default in torch 2.x,
-handles swin_t / vit_b_16 with a dynamic batch, and is the only one that can emit the ODConv Scan);
-on a conversion failure the TorchScript exporter is tried with ``dynamic_axes``, and the summary
-says which one produced the file and why.
+Exporter choice (``trace.Attempts``): the dynamo-based ``torch.onnx.export(dynamo=True)`` first
+(handles swin_t / vit_b_16 with a dynamic batch, and is the only one that can emit the ODConv Scan),
+then the TorchScript exporter, each graph validated and the first faithful one kept; a model whose
+own code fixes the batch is exported with a static batch of 1, the line that fixes it named.  The
+summary says which exporter produced the file and why.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
+import glob
+import os
 import re
+import secrets
 import time
-import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -25,79 +27,22 @@ import torch
 from edgecv.errors import CheckFailed, EdgecvError
 from edgecv.exporters.export_options import ExportOptions, ExportResult, Validation  # noqa: F401 (re-exported)
 from edgecv.log import warn
-from edgecv.parity import Tolerance
+from edgecv.exporters.trace import INPUT_NAME, OUTPUT_NAME, Attempts, Built, exporter_order  # noqa: F401
+from edgecv.exporters.validation import validate_onnx, validation_inputs  # noqa: F401 (re-exported)
+from edgecv.exporters.memory import SINGLE_FILE_LIMIT, available_bytes, check_export_fits
 from edgecv.spec import METADATA_KEY, ModelSpec
 
-INPUT_NAME, OUTPUT_NAME = "input", "logits"
-MAX_PROTO_BYTES = 2**31 - 1
 
 
 def resolve_odconv_mode(mode: str, target: str) -> str:
     from edgecv.exporters.passes import ODCONV_MODES
+    from edgecv.exporters.targets import resolve
 
     if mode == "auto":
-        return "static-mix" if target == "tensorrt" else "scan"
+        return "static-mix" if resolve(target).family == "tensorrt" else "scan"
     if mode not in ODCONV_MODES:
         raise EdgecvError(f"--odconv-mode {mode!r} is not one of auto, {', '.join(ODCONV_MODES)}")
     return mode
-
-
-def _conversion_hint(err: Exception) -> str:
-    text = str(err)
-    op = re.search(r"target=(torch\.ops\.[\w.]+)", text) or re.search(r"ONNX export of ([\w ]+?)[.\]]", text)
-    where = re.search(r"scope: ([\w.:/]+)", text)
-    first = next((ln.strip() for ln in text.splitlines() if "Error" in ln and ":" in ln), text.splitlines()[0] if text else "")
-    parts = [f"op {op.group(1)}" if op else None, f"module {where.group(1).split('::')[-1]}" if where else None]
-    return "; ".join(p for p in parts if p) or first[:200]
-
-
-def _trace(model, example, dynamic: bool, opset, exporter: str, odconv_mode: str | None, output_names=None):
-    """Returns (ONNXProgram or onnx.ModelProto, exporter used, note)."""
-    from edgecv.exporters.passes import TRACE_CONTEXTS
-
-    errors = []
-    order = ["dynamo", "torchscript"] if exporter == "auto" else [exporter]
-    if odconv_mode == "scan" and "torchscript" in order and exporter == "auto":
-        order = ["dynamo"]  # the Scan placeholder exists only for the dynamo exporter
-    for which in order:
-        torch._dynamo.reset()  # a second export in one process can silently come out static
-        try:
-            with warnings.catch_warnings(), contextlib.ExitStack() as stack:
-                warnings.simplefilter("ignore")
-                for _, ctx in TRACE_CONTEXTS:
-                    stack.enter_context(ctx())
-                proto = _export_one(model, example, dynamic, opset, which, output_names)
-            note = "dynamo exporter (default)" if which == "dynamo" else \
-                f"TorchScript exporter (dynamo failed: {errors[0]})" if errors else "TorchScript exporter (asked for)"
-            return proto, which, note
-        except EdgecvError:
-            raise
-        except Exception as e:  # noqa: BLE001 - both exporters raise many types
-            errors.append(_conversion_hint(e))
-    hint = "try another --opset" + (", or another --odconv-mode (unfold works with both exporters)"
-                                    if odconv_mode else "")
-    raise EdgecvError(f"the exporter cannot handle this model ({' | '.join(errors)})", hint)
-
-
-def _export_one(model, example, dynamic, opset, which, output_names=None):
-    import io
-
-    import onnx
-
-    if which == "dynamo":
-        kwargs = {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)} if dynamic else {}
-        prog = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT_NAME],
-                                 output_names=[OUTPUT_NAME], opset_version=opset, optimize=False,
-                                 verbose=False, **kwargs)
-        return prog  # optimised in its own stage
-    buf = io.BytesIO()
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None
-    torch.onnx.export(model, (example,), buf, dynamo=False, input_names=[INPUT_NAME],
-                      output_names=output_names or [OUTPUT_NAME], opset_version=opset or 17, dynamic_axes=axes)
-    proto = onnx.load_from_string(buf.getvalue())
-    if output_names and len(proto.graph.output) > 1:  # keep only the class scores
-        proto = onnx.utils.Extractor(proto).extract_model([INPUT_NAME], [OUTPUT_NAME])
-    return proto
 
 
 def _scripted(model, example):
@@ -121,53 +66,6 @@ def _io(vis) -> list[dict]:
             for v in vis]
 
 
-def _check_input_shape(proto, spec: ModelSpec, dynamic: bool, batch):
-    dims = proto.graph.input[0].type.tensor_type.shape.dim
-    got = [d.dim_param or d.dim_value for d in dims]
-    want_chw = [spec.channels, *spec.input_size]
-    batch_ok = (isinstance(got[0], str) and got[0] != "") if dynamic else got[0] == batch
-    if len(got) != 4 or not batch_ok or got[1:] != want_chw:
-        raise EdgecvError(f"exported input shape {got} is not the asked "
-                          f"[{'batch' if dynamic else batch}, {', '.join(map(str, want_chw))}]",
-                          "report this model; try --batch N or another --opset")
-
-
-def _validation_inputs(spec: ModelSpec, batches: list[int], notes: list[str]) -> list[tuple[str, np.ndarray]]:
-    from edgecv.assets import sample_photos
-
-    rng = np.random.default_rng(0)
-    c, (h, w) = spec.channels, spec.input_size
-    cases = [(f"random b={b}", rng.standard_normal((b, c, h, w)).astype(np.float32)) for b in batches]
-    photos = sample_photos()
-    if not photos:
-        notes.append("no real photos to validate on (edgecv installed without samples/): random inputs only")
-        warn(notes[-1] + "; run `edgecv verify --images DIR` for real images")
-        return cases
-    from PIL import Image
-
-    from edgecv.training.transforms import eval_transform
-
-    tf = eval_transform(spec)
-    x = torch.stack([tf(Image.open(p)) for p in photos]).numpy()
-    b = batches[-1]
-    x = np.resize(x, (b, *x.shape[1:])) if len(x) != b and batches == [b] else x
-    cases.append((f"photos b={len(x)}", x.astype(np.float32)))
-    return cases
-
-
-def validate_onnx(path, model, spec: ModelSpec, batches: list[int], tol: Tolerance) -> Validation:
-    """Run the file through ``edgecv.runtimes`` (ONNX Runtime, CPU) against the torch reference."""
-    from edgecv.loaders.reference import TorchReference
-    from edgecv.runtimes import load
-
-    ref = TorchReference(model)
-    val = Validation()
-    with load(path, "onnxruntime", providers=["cpu"]) as rt:
-        for name, x in _validation_inputs(spec, batches, val.notes):
-            val.rows.append((name, tol(ref(x), rt.infer(x))))
-    return val
-
-
 def export_onnx(checkpoint, options: ExportOptions,
                 on_stage: Callable[[str, float, str], None] | None = None) -> ExportResult:
     """``checkpoint``: a path any model source reads, an in-memory ``nn.Module`` (``options.output``
@@ -178,8 +76,8 @@ def export_onnx(checkpoint, options: ExportOptions,
     from edgecv.fileio import atomic_write
     from edgecv.loaders.checkpoint import load_model
     from edgecv.loaders.finish import FOREIGN
-    from edgecv.exporters.passes import PassOptions, apply_module_passes
-    from edgecv.exporters.scan_conv import expand_scan_nodes
+    from edgecv.exporters.passes import PassOptions, apply_module_passes, passes_apply
+    from edgecv.exporters.targets import fit, resolve
 
     from edgecv.loaders.request import LoadedModel
 
@@ -195,18 +93,23 @@ def export_onnx(checkpoint, options: ExportOptions,
         raise EdgecvError(f"output {out} would overwrite the checkpoint", "pass -o OUT.onnx")
     if not out.parent.is_dir():
         raise EdgecvError(f"output folder {out.parent} does not exist", "create it or choose another -o")
-    dynamic = options.batch == "dynamic"
+    dynamic = options.batch in ("auto", "dynamic")
     if not dynamic:
         try:
             options.batch = int(options.batch)
             assert options.batch >= 1
         except (ValueError, AssertionError):
-            raise EdgecvError(f"--batch {options.batch!r} must be 'dynamic' or a positive integer") from None
+            raise EdgecvError(f"--batch {options.batch!r} must be auto, dynamic or a positive integer",
+                              "auto: dynamic, or 1 when the model's code fixes its batch") from None
+    target = resolve(options.target)
+    if options.opset and target.opset and options.opset > target.opset:
+        raise EdgecvError(f"--opset {options.opset} is past what {target.name} implements ({target.opset})",
+                          f"leave out --opset: export lowers the graph to opset {target.opset}")
     mode = resolve_odconv_mode(options.odconv_mode, options.target)
     stages: list[tuple[str, float, str]] = []
 
-    def stage(name, t0, detail=""):
-        stages.append((name, time.perf_counter() - t0, detail))
+    def stage(name, t0, detail="", took=None):
+        stages.append((name, took if took is not None else time.perf_counter() - t0, detail))
         if on_stage:
             on_stage(name, stages[-1][1], detail)
 
@@ -238,7 +141,11 @@ def export_onnx(checkpoint, options: ExportOptions,
 
     t = time.perf_counter()
     reference = lm.model.eval()
-    model = copy.deepcopy(reference).eval()
+    copy_needed = passes_apply(reference)
+    weights = check_export_fits(reference, spec.arch)
+    if copy_needed:
+        check_export_fits(reference, spec.arch, (available_bytes() or 2**62) - weights)
+    model = copy.deepcopy(reference).eval() if copy_needed else reference
     passes = apply_module_passes(model, PassOptions(odconv_mode=mode, odconv_temperature=options.odconv_temperature))
     if options.odconv_temperature is not None and passes.get("rewrite_odconv"):
         reference = model_with_temperature(reference, options.odconv_temperature)
@@ -251,72 +158,135 @@ def export_onnx(checkpoint, options: ExportOptions,
             warn(f"the model outputs {spec.scores.replace('_', '-')} (checked on the validation inputs): "
                  "edgecv will not apply softmax again")
 
-    t = time.perf_counter()
-    b = 2 if dynamic else options.batch  # torch.export specialises size-1 dims: trace with >= 2
-    example = torch.randn(b, spec.channels, *spec.input_size)
-    scripted = _scripted(model, example)
+    scripted = _scripted(model, torch.randn(lm.fixed_batch or 2, spec.channels, *spec.input_size))
     if scripted is not None:
         model, names = scripted
-    artifact, exporter, note = _trace(model, example, dynamic, options.opset,
-                                      "torchscript" if scripted else options.exporter,
-                                      mode if passes.get("rewrite_odconv") else None,
-                                      names if scripted else None)
-    if scripted:
-        note = "TorchScript exporter (the model is TorchScript)"
-    stage("trace", t, note)
-
-    t = time.perf_counter()
-    if hasattr(artifact, "optimize"):  # dynamo: onnxscript constant folding + dead-code removal
-        artifact.optimize()
-    proto = getattr(artifact, "model_proto", artifact)
-    scans = expand_scan_nodes(proto)
-    _check_input_shape(proto, spec, dynamic, options.batch)
-    spec.extra = {**spec.extra, "edgecv_version": __version__, "source": checkpoint.name,
-                  "source_sha256": lm.sha256,
-                  "export": {"batch": options.batch, "opset": _opset(proto), "exporter": exporter,
-                             "odconv_mode": mode if passes.get("rewrite_odconv") else None,
-                             "passes": passes, "target": options.target,
-                             "imgsz": list(spec.input_size)}}
-    onnx.helper.set_model_props(proto, {METADATA_KEY: spec.to_json()})
-    proto.doc_string = f"edgecv {__version__}: {spec.arch} from {checkpoint.name}"
-    if proto.ByteSize() > MAX_PROTO_BYTES:
-        raise EdgecvError(f"{spec.arch} is larger than 2 GB as one ONNX file",
-                          "external-data export is not supported yet")
-    try:
-        proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
-        onnx.checker.check_model(proto, full_check=True)
-    except Exception as e:  # noqa: BLE001
-        raise EdgecvError(f"the exported graph does not pass the ONNX checker: {str(e).splitlines()[0][:200]}") from None
-    stage("optimise", t, f"{len(proto.graph.node)} nodes" + (f", {scans} Scan" if scans else "") + ", checker ok")
-
+    odconv = mode if passes.get("rewrite_odconv") else None
+    order = exporter_order("torchscript" if scripted else options.exporter, odconv)
+    attempts = Attempts(model, reference, spec, options, order, options.batch, names if scripted else None, odconv)
+    built: Built | None = None
     validation = None
 
-    def write_and_validate(tmp):
-        nonlocal validation
-        onnx.save_model(proto, tmp)
-        if options.validate:
-            t_v = time.perf_counter()
-            batches = [1, 3] if dynamic else [options.batch]
-            tol = Tolerance(options.atol, options.rtol)
-            validation = validate_onnx(tmp, reference, spec, batches, tol)
-            stage("validate", t_v, f"max abs {validation.max_abs:.2e}, max rel {validation.max_rel:.2e}"
-                  + "".join(f"; {n}" for n in validation.notes))
-            if not validation.ok:
-                name, worst = max(validation.rows, key=lambda r: r[1].max_abs)
-                raise CheckFailed(
-                    f"validation failed: {name} max abs error {worst.max_abs:.3g} "
-                    f"(tolerance atol {options.atol} + rtol {options.rtol} x |logits|), "
-                    f"top-1 agreement {worst.top1:.0%}; {out} was not written",
-                    "run `edgecv verify --per-layer` to find the first diverging layer")
+    def finish(b: Built):
+        b.proto = fit(b.proto, target)
+        spec.extra = {**spec.extra, "edgecv_version": __version__, "source": checkpoint.name, "source_sha256": lm.sha256,
+                      "export": {"batch": b.batch, "opset": _opset(b.proto), "exporter": b.exporter,
+                                 "odconv_mode": odconv, "passes": passes, "target": options.target,
+                                 "imgsz": list(spec.input_size),
+                                 **({"batch_note": attempts.batch_note} if attempts.batch_note else {})}}
+        onnx.helper.set_model_props(b.proto, {METADATA_KEY: spec.to_json()})
+        b.proto.doc_string = f"edgecv {__version__}: {spec.arch} from {checkpoint.name}"
 
-    t = time.perf_counter()
-    atomic_write(out, write_and_validate)
-    stages.append(("write", time.perf_counter() - t - sum(s[1] for s in stages if s[0] == "validate"), str(out)))
+    data_files: list[Path] = []  # external-data files written (one per attempt past 2 GB)
+
+    def save(b: Built, tmp):
+        b.summary = {"opset": _opset(b.proto), "nodes": len(b.proto.graph.node),
+                     "inputs": _io(b.proto.graph.input), "outputs": _io(b.proto.graph.output)}
+        if graph_bytes(b.proto) <= SINGLE_FILE_LIMIT:  # not ByteSize(): it costs four copies of the weights
+            onnx.save_model(b.proto, tmp)
+        else:
+            _save_external(b, tmp)
+        b.proto = None  # the file holds it now: one copy of the weights fewer while validating
+        _check_graph(str(tmp))
+
+    def _save_external(b: Built, tmp):
+        # A new name per export: a file next to the output is never overwritten, and the data of
+        # the file being replaced stays whole until the rename (older data files go after it).
+        data = out.with_name(f"{out.name}.{secrets.token_hex(4)}.data")
+        data_files.append(data)
+        onnx.save_model(b.proto, tmp, save_as_external_data=True, all_tensors_to_one_file=True, location=data.name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(data, 0o666 & ~umask)
+
+    def write_and_validate(tmp):
+        nonlocal built, validation
+        for b in attempts:
+            stage("trace", None, b.note, took=b.t_trace)
+            t_o = time.perf_counter()
+            finish(b)
+            save(b, tmp)
+            detail = f"{b.summary['nodes']} nodes" + (f", {b.scans} Scan" if b.scans else "") + ", checker ok"
+            stage("optimise", None, detail, took=b.t_optimise + time.perf_counter() - t_o)
+            if not options.validate:
+                built = b
+                return
+            t_v = time.perf_counter()
+            validation = attempts.validate(tmp, b)
+            if validation is not None:
+                stage("validate", t_v, f"max abs {validation.max_abs:.2e}, max rel {validation.max_rel:.2e}"
+                      + "".join(f"; {n}" for n in validation.notes))
+                built = b
+                if options.check_target:
+                    _check_in_target(tmp, b)
+                return
+        attempts.give_up(out)
+
+    def _check_in_target(tmp, b: Built):
+        from edgecv.exporters.validation import validate_in_release
+
+        if not target.requirement:
+            raise EdgecvError(f"--check-target needs a target edgecv can install (ort-1.16 ...), not {target.name}")
+        t_c = time.perf_counter()
+        release = target.requirement.split("==")[1]
+        checked = validate_in_release(tmp, reference, spec, b.batch if not b.dynamic else 3, attempts.tol, release)
+        if not checked.ok:
+            raise CheckFailed(f"the file runs differently in onnxruntime {release}: {checked.worst()}",
+                              "report it: the version converter changed the graph's numbers")
+        stage("target", t_c, f"onnxruntime {release}: max abs {checked.max_abs:.2e}")
+
+    t, n0 = time.perf_counter(), len(stages)
+    try:
+        atomic_write(out, write_and_validate)
+    finally:
+        kept = next((d for d in data_files if _references(out, d)), None) if built else None
+        for d in data_files:
+            if d != kept:
+                d.unlink(missing_ok=True)
+    if kept is not None:  # data files of the exports this one replaced
+        for old in out.parent.glob(f"{glob.escape(out.name)}.*.data"):
+            if old != kept and re.fullmatch(re.escape(out.name) + r"\.[0-9a-f]{8}\.data", old.name):
+                old.unlink(missing_ok=True)
+    stages.append(("write", time.perf_counter() - t - sum(s[1] for s in stages[n0:]), str(out)))
     if on_stage:
         on_stage(*stages[-1])
-    return ExportResult(path=out, size=out.stat().st_size, opset=_opset(proto), exporter=exporter,
-                        exporter_note=note, inputs=_io(proto.graph.input), outputs=_io(proto.graph.output),
-                        passes=passes, spec=spec, validation=validation, stages=stages)
+    size = out.stat().st_size + (kept.stat().st_size if kept else 0)
+    return ExportResult(path=out, size=size, opset=built.summary["opset"], exporter=built.exporter,
+                        exporter_note=built.note, inputs=built.summary["inputs"], outputs=built.summary["outputs"],
+                        passes=passes, spec=spec, validation=validation, stages=stages, batch=built.batch,
+                        batch_note=attempts.batch_note, attempts=list(attempts.failed))
+
+
+def _check_graph(path: str) -> None:
+    """ONNX shape inference (its shapes kept in the file) and the full checker, on the saved file: no
+    copy of the graph in Python, and files past 2 GB (external data) too."""
+    import onnx
+
+    try:
+        onnx.shape_inference.infer_shapes_path(path, path, check_type=True, strict_mode=True)
+        onnx.checker.check_model(path, full_check=True)
+    except Exception as e:  # noqa: BLE001
+        raise EdgecvError("the exported graph does not pass the ONNX checker: "
+                          f"{str(e).splitlines()[0][:200]}") from None
+
+
+def graph_bytes(proto) -> int:
+    """The size of the weights in an ONNX graph (initializers and Constant nodes), without serializing it."""
+    total = sum(len(t.raw_data) or t.ByteSize() for t in proto.graph.initializer)
+    for node in proto.graph.node:
+        total += sum(a.t.ByteSize() for a in node.attribute if a.HasField("t"))
+    return total
+
+
+def _references(model_path: Path, data: Path) -> bool:
+    """Whether the ONNX file at ``model_path`` keeps its weights in ``data``."""
+    import onnx
+
+    if not model_path.is_file() or not data.is_file():
+        return False
+    proto = onnx.load(str(model_path), load_external_data=False)
+    return any(e.key == "location" and e.value == data.name
+               for t in proto.graph.initializer for e in t.external_data)
 
 
 def _check_preprocessing(lm, spec: ModelSpec, options: ExportOptions, out: Path, stage) -> None:
@@ -347,7 +317,7 @@ def detect_scores(model, spec: ModelSpec, batch: int) -> str:
     if spec.num_classes < 2:
         return "logits"
     ref = TorchReference(model)
-    outs = np.concatenate([ref(x) for _, x in _validation_inputs(spec, [batch], [])]).astype(np.float64)
+    outs = np.concatenate([ref(x) for _, x in validation_inputs(spec, [batch], [])]).astype(np.float64)
     if np.all(outs >= -1e-6) and np.all(outs <= 1 + 1e-6) and np.allclose(outs.sum(1), 1.0, atol=1e-3):
         return "probabilities"
     if np.all(outs <= 1e-6):

@@ -10,11 +10,11 @@ import torch
 
 
 def export_proto(model, example, dynamic=True, exporter="dynamo"):
-    from edgecv.exporters.onnx_export import _export_one
+    from edgecv.exporters.trace import export_graph
     from edgecv.exporters.scan_conv import expand_scan_nodes
 
     torch._dynamo.reset()
-    art = _export_one(model, example, dynamic, None, exporter)
+    art = export_graph(model, example, dynamic, None, exporter)
     if hasattr(art, "optimize"):
         art.optimize()
     proto = getattr(art, "model_proto", art)

@@ -57,12 +57,13 @@ def test_static_batch(sample_copy, tmp_path):
 def test_failed_validation_leaves_good_file_untouched(sample_copy, tmp_path, monkeypatch):
     out = tmp_path / "keep.onnx"
     out.write_bytes(b"a good model from yesterday")
-    import edgecv.exporters.onnx_export as ex
+    import edgecv.exporters.validation as V
     from edgecv.parity import Tolerance
 
-    strict = ex.validate_onnx
-    monkeypatch.setattr(ex, "validate_onnx",  # a tolerance no float export can meet
-                        lambda path, model, spec, batches, tol: strict(path, model, spec, batches, Tolerance(-1.0, 0.0)))
+    strict = V.validate_onnx
+    monkeypatch.setattr(V, "validate_onnx",  # a tolerance no float export can meet
+                        lambda path, model, spec, batches, tol, fp64=False: strict(path, model, spec, batches,
+                                                                                  Tolerance(-1.0, 0.0), fp64))
     r = runner.invoke(app, ["export", str(sample_copy), "-o", str(out)])
     assert r.exit_code == 1
     assert "validation failed" in r.stderr and "edgecv verify --per-layer" in r.stderr

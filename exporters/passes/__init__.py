@@ -31,9 +31,18 @@ TRACE_CONTEXTS: list[tuple[str, Callable]] = [
 ]
 
 
+def passes_apply(model) -> bool:
+    """Whether any module pass would change ``model`` (only then does export rewrite a copy of it:
+    a model nothing rewrites is traced as it is, one copy of its weights fewer)."""
+    from edgecv.exporters.passes.msff import _foldable
+    from edgecv.exporters.passes.odconv import is_odconv
+
+    return any(is_odconv(m) or _foldable(m) for m in model.modules())
+
+
 def apply_module_passes(model, options: PassOptions) -> dict[str, int]:
     """Run every module pass on an eval() model; returns {pass name: places changed}."""
     return {name: fn(model, options) for name, fn in MODULE_PASSES}
 
 
-__all__ = ["PassOptions", "apply_module_passes", "MODULE_PASSES", "TRACE_CONTEXTS", "ODCONV_MODES"]
+__all__ = ["PassOptions", "apply_module_passes", "passes_apply", "MODULE_PASSES", "TRACE_CONTEXTS", "ODCONV_MODES"]
