@@ -28,6 +28,7 @@ class PrecisionOptions:
     calib: Path | None = None
     calib_method: str = "minmax"
     int8_activations: str = "auto"
+    target_cpu: str | None = None  # int8: the CPU the file will run on (avx2 | avx512 | avx512-vnni | arm64)
     keep_fp32: tuple[str, ...] = ()
     max_accuracy_drop: float = 0.5  # top-1 points
     min_agreement: float = 0.99
@@ -224,8 +225,11 @@ def export(model, output=None, *, format: str = "onnx", precision: str = "fp32",
         from edgecv.exporters.onnx_export import ExportOptions, export_onnx
 
         opts = replace(onnx_options or ExportOptions(), output=fp32)
-        if fmt.onnx_target:
-            opts = replace(opts, target=fmt.onnx_target)
+        if fmt.onnx_target:  # a named target of that family (tensorrt-10) is kept as it is
+            from edgecv.exporters.targets import resolve
+
+            if resolve(opts.target).family != fmt.onnx_target:
+                opts = replace(opts, target=fmt.onnx_target)
         report.onnx = export_onnx(model, opts, on_stage)
     if precision != "fp32":
         from edgecv.exporters.precision.lower import lower

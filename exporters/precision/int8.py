@@ -46,6 +46,24 @@ class Int8Options:
     per_round: int = 1  # layers moved to fp32 per round
     keep_fp32: tuple[str, ...] = ()  # node names the user keeps in fp32
     bench_seconds: float = 1.0
+    target_cpu: str | None = None  # avx2 | avx512 | avx512-vnni | arm64; None: this machine
+
+
+TARGET_CPUS = {"avx2": "x86-avx2", "avx512": "x86-avx512", "avx512-vnni": "x86-vnni", "arm64": "arm64-dotprod"}
+SATURATING = ("x86-avx2", "x86-avx512", "x86")  # u8 x s8 pairs summed in 16 bits (no VNNI)
+
+
+def int8_candidates(activations: str, here: str, there: str) -> list[str]:
+    """Activation variants to try for a file built on kernels ``here`` that runs on ``there``.
+
+    Where the target saturates (x86 without VNNI) and this machine does not run its kernels, only
+    reduce-range keeps the numbers measured here; elsewhere u8 and s8 are the fast candidates.
+    """
+    if activations != "auto":
+        return [activations]
+    if there in SATURATING:
+        return ["u8", "u8-reduced", "s8"] if here == there else ["u8-reduced"]
+    return ["u8", "s8"]
 
 
 @dataclass
@@ -286,8 +304,13 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
     from edgecv.cpuinfo import cpu_features
 
     cpu = cpu_features()
-    candidates = [opts.activations] if opts.activations != "auto" else \
-        (["u8", "s8"] if cpu["vnni"] else ["u8", "u8-reduced", "s8"])
+    if opts.target_cpu is not None and opts.target_cpu not in TARGET_CPUS:
+        raise EdgecvError(f"--target-cpu {opts.target_cpu!r} is not one of {', '.join(TARGET_CPUS)}")
+    kernel = TARGET_CPUS.get(opts.target_cpu or "", cpu["int8_kernel"])
+    candidates = int8_candidates(opts.activations, cpu["int8_kernel"], kernel)
+    if kernel != cpu["int8_kernel"]:
+        notes.append(f"built on {cpu['isa']} ({cpu['int8_kernel']} kernels) for {opts.target_cpu} ({kernel}): "
+                     f"the speed measured here is this CPU's; activations tried: {', '.join(candidates)}")
     with tempfile.TemporaryDirectory(prefix="edgecv-int8-") as tmp_name:
         tmp = Path(tmp_name)
         t = time.perf_counter()
@@ -365,7 +388,8 @@ def quantize_int8(src, out, opts: Int8Options, on_stage: Callable[[str, float, s
                                "per_channel": opts.per_channel, "kept_fp32": chosen.kept_fp32,
                                "kept_modules": kept_modules, "agreement": chosen.agreement,
                                "accuracy": chosen.accuracy, "fp32_accuracy": fp32_acc,
-                               "speedup": fp32_ms / int8_ms, "cpu": cpu["isa"], "source": src.name}}
+                               "speedup": fp32_ms / int8_ms, "cpu": cpu["isa"], "int8_kernel": kernel,
+                               "target_cpu": opts.target_cpu, "source": src.name}}
         onnx.helper.set_model_props(proto, {METADATA_KEY: spec.to_json()})
         atomic_write(out, lambda tmp_out: onnx.save(proto, tmp_out))
     return Int8Result(out, chosen, fp32_ms, int8_ms, fp32_acc, len(cs.held_out), cs.separate, n_all, attempts,

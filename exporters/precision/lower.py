@@ -26,7 +26,8 @@ def lower(fp32: Path, final: Path, precision: str, opts=None, *, on_stage=None, 
         res = quantize_int8(fp32, final, Int8Options(calib=Path(o.calib), method=o.calib_method,
                                                      activations=o.int8_activations, keep_fp32=tuple(o.keep_fp32),
                                                      max_accuracy_drop=o.max_accuracy_drop / 100,
-                                                     min_agreement=o.min_agreement), on_stage)
+                                                     min_agreement=o.min_agreement, target_cpu=o.target_cpu),
+                             on_stage)
         c = res.chosen
         judged = f"top-1 agreement with fp32 {c.agreement:.1%} on {res.checked} images" + (
             f", accuracy {c.accuracy:.1%} vs fp32 {res.fp32_accuracy:.1%} on {res.held_out} held-out"

@@ -23,12 +23,16 @@ _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended"
 def ort_session(model, providers=("CPUExecutionProvider",), level: str = "all", threads: int | None = None):
     """The one way edgecv opens an ONNX Runtime session: ``model`` is a path or serialized bytes.
     A file ONNX Runtime cannot load is a one-line ``EdgecvError``."""
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise EdgecvError("ONNX Runtime is not installed", "on a Jetson install JetPack's onnxruntime-gpu wheel "
+                          "(Jetson Zoo); elsewhere pip install 'edgecv[ort]'") from None
 
     if level not in _LEVELS:
         raise EdgecvError(f"graph optimisation level {level!r} is not one of {', '.join(_LEVELS)}")
     so = ort.SessionOptions()
-    so.log_severity_level = 3
+    so.log_severity_level = 4  # fatal only: a failed run raises, and edgecv says why in one line
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
     if threads:
         so.intra_op_num_threads = int(threads)
@@ -87,10 +91,9 @@ class OnnxRuntime(Runtime):
                            "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache)})
 
     def _read_model(self):
-        import onnxruntime as ort
-
         # A CPU session only to read metadata and I/O; cheap, and never touches a GPU.
         sess = self._session(["CPUExecutionProvider"])
+        import onnxruntime as ort  # importable: the session above opened
         meta = sess.get_modelmeta().custom_metadata_map
         if self.spec is None and METADATA_KEY in meta:
             from edgecv.runtimes.modelfile.onnx_file import parse_spec
@@ -115,12 +118,29 @@ class OnnxRuntime(Runtime):
             from edgecv.cpuinfo import physical_cores
 
             self.threads = self.threads or physical_cores()  # ONNX Runtime's default: one per physical core
+            _warn_int8_cpu(self.spec, self.path)
 
     def infer_impl(self, batch):
         return self.session.run(None, {self._in: batch})[0]
 
     def deactivate_impl(self):
         self.session = None
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_int8_cpu(spec, path) -> None:
+    """Once per file and process: an INT8 file made for other int8 kernels than this CPU's."""
+    extra = (spec.extra or {}) if spec else {}
+    if extra.get("precision") != "int8" or str(path) in _WARNED:
+        return
+    from edgecv.cpuinfo import cpu_features, int8_mismatch
+
+    why = int8_mismatch(extra.get("int8") or {}, cpu_features())
+    if why:
+        _WARNED.add(str(path))
+        warn(f"{path.name}: {why}; `edgecv verify` on this machine measures it")
 
 
 def _guess_spec(path, inputs, outputs) -> ModelSpec:

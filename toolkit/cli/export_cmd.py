@@ -24,7 +24,9 @@ def export_cmd(
     model_arg: mo.ModelArg = None,
     scores_output: mo.Output = None,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's)")] = None,
-    batch: Annotated[str, typer.Option(help="'dynamic' or a fixed batch size N")] = "dynamic",
+    batch: Annotated[str, typer.Option(
+        help="auto: dynamic, or a static 1 (with a warning naming the line) when the model's own code fixes "
+             "its batch; dynamic: that is an error instead; or a fixed batch size N")] = "auto",
     imgsz: mo.Imgsz = None,
     resize: mo.Resize = None,
     mean: mo.Mean = None,
@@ -39,7 +41,12 @@ def export_cmd(
              "(the difference is recorded in its spec)")] = False,
     scores: mo.Scores = None,
     odconv_mode: Annotated[str, typer.Option(help="auto | scan | unfold | static-mix")] = "auto",
-    target: Annotated[str, typer.Option(help="onnxruntime | tensorrt (what --odconv-mode auto optimises for)")] = "onnxruntime",
+    target: Annotated[str, typer.Option(
+        help="the runtime the file must load in: onnxruntime, tensorrt, or a version (ort-1.16, tensorrt-10, "
+             "jetson-jp6; an unknown name lists them): opset and IR version are lowered to fit")] = "onnxruntime",
+    check_target: Annotated[bool, typer.Option(
+        "--check-target", help="run the file in the target's own ONNX Runtime (installed by uv into a cached "
+                               "throwaway environment) against torch before writing it")] = False,
     exporter: Annotated[str, typer.Option(help="auto | dynamo | torchscript")] = "auto",
     unsafe_load: mo.UnsafeLoad = False,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="skip the ONNX Runtime check")] = False,
@@ -62,6 +69,10 @@ def export_cmd(
                                                   "dynamic where MatMuls hold most weights; fastest within budget) | u8 "
                                                   "| u8-reduced | s8 | dynamic (ONNX Runtime only)", rich_help_panel=PRECISION)] = "auto",
     keep_fp32: Annotated[Optional[list[str]], typer.Option(help="int8: ONNX node name kept in fp32, repeatable", rich_help_panel=PRECISION)] = None,
+    target_cpu: Annotated[Optional[str], typer.Option(
+        help="int8: the CPU the file will run on: avx2 | avx512 | avx512-vnni | arm64 [default: this one]; "
+             "without VNNI only reduce-range (u8-reduced) gives the numbers measured here",
+        rich_help_panel=PRECISION)] = None,
     min_batch: Annotated[Optional[int], typer.Option(help="engine: optimisation profile min batch [default: 1]",
                                                      rich_help_panel=ENGINE)] = None,
     opt_batch: Annotated[Optional[int], typer.Option(help="engine: profile batch TensorRT tunes for [default: 8]",
@@ -86,8 +97,9 @@ def export_cmd(
 
     if not checkpoint.exists():  # before seconds of importing torch
         raise EdgecvError(f"{checkpoint} does not exist")
-    if target not in ("onnxruntime", "tensorrt"):
-        raise EdgecvError(f"--target {target!r} is not onnxruntime or tensorrt")
+    from edgecv.exporters.targets import resolve
+
+    resolve(target)
     from edgecv.fileio import declare_inputs
 
     declare_inputs([checkpoint] + ([calib] if calib else []))
@@ -103,9 +115,9 @@ def export_cmd(
         labels=labels, scores=scores, exif_transpose=exif_transpose, high_bit_depth=high_bit_depth,
         transforms=transforms, arch=arch, num_classes=num_classes, model_file=model_file, model_arg=model_arg,
         class_output=scores_output, batch=batch, opset=opset, odconv_mode=odconv_mode, target=target,
-        exporter=exporter, unsafe_load=unsafe_load, validate=not no_validate,
+        check_target=check_target, exporter=exporter, unsafe_load=unsafe_load, validate=not no_validate,
         allow_preprocessing_mismatch=allow_preprocessing_mismatch, calib=calib, calib_method=calib_method,
-        int8_activations=int8_activations, keep_fp32=keep_fp32, max_accuracy_drop=max_accuracy_drop,
+        int8_activations=int8_activations, target_cpu=target_cpu, keep_fp32=keep_fp32, max_accuracy_drop=max_accuracy_drop,
         min_agreement=min_agreement, **engine_or_triton)
     res = report.onnx
     if json_out:
