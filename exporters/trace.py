@@ -88,8 +88,6 @@ def trace_one(model, example, dynamic: bool, opset, which: str, output_names=Non
     from edgecv.exporters.passes import TRACE_CONTEXTS
 
     torch._dynamo.reset()  # a second export in one process can silently come out static
-    if which == "dynamo":
-        reuse_torchlib_table()
     try:
         with warnings.catch_warnings(), contextlib.ExitStack() as stack:
             warnings.simplefilter("ignore")
@@ -108,6 +106,7 @@ def export_graph(model, example, dynamic, opset, which, output_names=None):
     import onnx
 
     if which == "dynamo":
+        reuse_torchlib_table()
         kwargs = {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)} if dynamic else {}
         prog = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT_NAME],
                                  output_names=[OUTPUT_NAME], opset_version=opset, optimize=False,
