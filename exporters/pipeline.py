@@ -235,6 +235,11 @@ def export(model, output=None, *, format: str = "onnx", precision: str = "fp32",
         from edgecv.exporters.precision.lower import lower
 
         report.lowered = lower(fp32, final, precision, popts, on_stage=on_stage, say=say)
+        target_name = onnx_options.target if onnx_options is not None else "onnxruntime"
+        from edgecv.exporters.targets import fit_file
+
+        if fit_file(final, target_name):  # the quantizer / converter re-stamps IR version and opset
+            say(f"  {final.name} fitted to --target {target_name} again after the {precision} step")
     if fmt.build is not None:
         fmt.build(final, target, fopts, report, on_stage, say)
     return report

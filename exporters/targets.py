@@ -74,6 +74,18 @@ def _elem_types(proto) -> set[int]:
     return types
 
 
+def _drop_unused_domains(proto) -> None:
+    """Opset imports of domains no node uses (ONNX Runtime's optimiser stamps every domain it knows,
+    ``ai.onnx.ml`` 5 among them, which an older runtime refuses)."""
+    used = {n.domain or "" for n in proto.graph.node}
+    for f in proto.functions:
+        used |= {n.domain or "" for n in f.node} | {f.domain}
+    keep = [o for o in proto.opset_import if (o.domain or "") in used or o.domain in ("", "ai.onnx")]
+    if len(keep) != len(proto.opset_import):
+        del proto.opset_import[:]
+        proto.opset_import.extend(keep)
+
+
 def _blocking_op(proto, opset: int) -> str | None:
     """The first default-domain operator with no schema at ``opset``, as ``Name (since opset N)``."""
     import onnx
@@ -97,6 +109,7 @@ def fit(proto, target: Target):
     import onnx
     from onnx import version_converter
 
+    _drop_unused_domains(proto)
     have = _opset(proto)
     if target.opset and have > target.opset:
         blocking = _blocking_op(proto, target.opset)
@@ -120,6 +133,25 @@ def fit(proto, target: Target):
                               "which needs a newer one", "choose a newer --target")
         proto.ir_version = target.ir_version
     return proto
+
+
+def fit_file(path, name: str) -> bool:
+    """Fit the ONNX file at ``path`` to target ``name`` in place (through a temporary file); whether
+    it changed.  For files made after the fp32 export (INT8 / FP16 tools re-stamp the IR version)."""
+    import onnx
+
+    from edgecv.fileio import atomic_write
+
+    target = resolve(name)
+    if not target.opset and not target.ir_version:
+        return False
+    proto = onnx.load(str(path))
+    before = (proto.ir_version, _opset(proto), len(proto.opset_import))
+    proto = fit(proto, target)
+    if (proto.ir_version, _opset(proto), len(proto.opset_import)) == before:
+        return False
+    atomic_write(path, lambda tmp: onnx.save(proto, tmp))
+    return True
 
 
 def table_markdown() -> str:

@@ -72,7 +72,7 @@ def ort_python(release: str) -> Path:
 
 def run_in_release(release: str, model: Path, x: np.ndarray) -> tuple[np.ndarray, str]:
     """The first output of ``model`` on ``x`` in ONNX Runtime ``release``, and the version that ran it."""
-    py = ort_python(release)
+    py, model = ort_python(release), Path(model)
     with tempfile.TemporaryDirectory() as d:
         script, xin, yout = Path(d) / "run.py", Path(d) / "x.npy", Path(d) / "y.npy"
         script.write_text(_RUN)

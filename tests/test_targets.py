@@ -1,6 +1,7 @@
 """--target: a file for the ONNX Runtime on the box, run there for real (installed by uv), or a
 refusal that names the operator."""
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -47,6 +48,15 @@ def test_ort_116_target_loads_and_matches_torch_in_onnxruntime_116(sample_model,
         want = model(torch.from_numpy(x)).numpy()
     assert version == "1.16.3"
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-3)
+    # INT8 from it, for the same target: ONNX Runtime's quantizer stamps every domain it knows
+    # (ai.onnx.ml 5 ...), which 1.16 refuses; the target is fitted again after the step
+    q = tmp_path / "m116.int8.onnx"
+    samples = Path(__file__).resolve().parents[1] / "samples" / "digits"
+    r = runner.invoke(app, ["export", str(out), "-o", str(q), "--precision", "int8", "--calib", str(samples),
+                            "--target", "ort-1.16"])
+    assert r.exit_code == 0, r.output
+    got8, _ = run_in_release("1.16.3", q, x)  # loads and runs there (its accuracy is the int8 step's check)
+    assert got8.shape == want.shape and np.isfinite(got8).all()
     # the untargeted file does not load there: the problem the target solves
     with pytest.raises(EdgecvError, match="Unsupported model IR version: 1[0-9], max supported IR version: 9"):
         run_in_release("1.16.3", sample_onnx, x)
