@@ -77,7 +77,7 @@ def export_onnx(checkpoint, options: ExportOptions,
     from edgecv.loaders.checkpoint import load_model
     from edgecv.loaders.finish import FOREIGN
     from edgecv.exporters.passes import PassOptions, apply_module_passes, passes_apply
-    from edgecv.exporters.targets import fit, resolve
+    from edgecv.exporters.targets import default_opset, fit, resolve
 
     from edgecv.loaders.request import LoadedModel
 
@@ -170,7 +170,7 @@ def export_onnx(checkpoint, options: ExportOptions,
     def finish(b: Built):
         b.proto = fit(b.proto, target)
         spec.extra = {**spec.extra, "edgecv_version": __version__, "source": checkpoint.name, "source_sha256": lm.sha256,
-                      "export": {"batch": b.batch, "opset": _opset(b.proto), "exporter": b.exporter,
+                      "export": {"batch": b.batch, "opset": default_opset(b.proto), "exporter": b.exporter,
                                  "odconv_mode": odconv, "passes": passes, "target": options.target,
                                  "imgsz": list(spec.input_size),
                                  **({"batch_note": attempts.batch_note} if attempts.batch_note else {})}}
@@ -180,7 +180,7 @@ def export_onnx(checkpoint, options: ExportOptions,
     data_files: list[Path] = []  # external-data files written (one per attempt past 2 GB)
 
     def save(b: Built, tmp):
-        b.summary = {"opset": _opset(b.proto), "nodes": len(b.proto.graph.node),
+        b.summary = {"opset": default_opset(b.proto), "nodes": len(b.proto.graph.node),
                      "inputs": _io(b.proto.graph.input), "outputs": _io(b.proto.graph.output)}
         if graph_bytes(b.proto) <= SINGLE_FILE_LIMIT:  # not ByteSize(): it costs four copies of the weights
             onnx.save_model(b.proto, tmp)
@@ -335,5 +335,3 @@ def model_with_temperature(model, temperature):
     return model
 
 
-def _opset(proto) -> int:
-    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)

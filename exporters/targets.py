@@ -60,7 +60,8 @@ def resolve(name: str) -> Target:
                           f"choose one of: {', '.join(TARGETS)}") from None
 
 
-def _opset(proto) -> int:
+def default_opset(proto) -> int:
+    """The default-domain opset a graph imports (0 when none)."""
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
@@ -110,7 +111,7 @@ def fit(proto, target: Target):
     from onnx import version_converter
 
     _drop_unused_domains(proto)
-    have = _opset(proto)
+    have = default_opset(proto)
     if target.opset and have > target.opset:
         blocking = _blocking_op(proto, target.opset)
         if blocking:
@@ -146,9 +147,9 @@ def fit_file(path, name: str) -> bool:
     if not target.opset and not target.ir_version:
         return False
     proto = onnx.load(str(path))
-    before = (proto.ir_version, _opset(proto), len(proto.opset_import))
+    before = (proto.ir_version, default_opset(proto), len(proto.opset_import))
     proto = fit(proto, target)
-    if (proto.ir_version, _opset(proto), len(proto.opset_import)) == before:
+    if (proto.ir_version, default_opset(proto), len(proto.opset_import)) == before:
         return False
     atomic_write(path, lambda tmp: onnx.save(proto, tmp))
     return True

@@ -13,6 +13,10 @@ ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55"
              "0xd49": "Neoverse-N2", "0xd4f": "Neoverse-V2"}
 
 
+# x86 int8 kernels without VNNI: u8 x s8 pairs summed in 16 bits, so they saturate
+SATURATING_KERNELS = ("x86-avx2", "x86-avx512", "x86")
+
+
 def parse_cpuinfo(text: str, machine: str = "") -> dict:
     """The CPU features that decide int8 and fp32 speed and int8 results, from ``/proc/cpuinfo`` text:
     x86's ``flags`` (AVX2, AVX-512, VNNI) or ARM's ``Features`` (asimd, asimddp, i8mm, sve).
@@ -82,7 +86,7 @@ def int8_mismatch(recorded: dict, running: dict) -> str | None:
     if built == here:
         return None
     families = {k.split("-")[0] for k in (built, here)}
-    saturating = {"x86-avx2", "x86-avx512", "x86"}
+    saturating = set(SATURATING_KERNELS)
     if len(families) == 1 and recorded.get("activations") == "u8-reduced":
         return None  # reduce-range: no 16-bit saturation on either side
     if len(families) == 1 and not ({built, here} & saturating):

@@ -50,7 +50,6 @@ class Int8Options:
 
 
 TARGET_CPUS = {"avx2": "x86-avx2", "avx512": "x86-avx512", "avx512-vnni": "x86-vnni", "arm64": "arm64-dotprod"}
-SATURATING = ("x86-avx2", "x86-avx512", "x86")  # u8 x s8 pairs summed in 16 bits (no VNNI)
 
 
 def int8_candidates(activations: str, here: str, there: str) -> list[str]:
@@ -61,7 +60,9 @@ def int8_candidates(activations: str, here: str, there: str) -> list[str]:
     """
     if activations != "auto":
         return [activations]
-    if there in SATURATING:
+    from edgecv.cpuinfo import SATURATING_KERNELS
+
+    if there in SATURATING_KERNELS:
         return ["u8", "u8-reduced", "s8"] if here == there else ["u8-reduced"]
     return ["u8", "s8"]
 
