@@ -19,6 +19,7 @@ class ExportOptions:
     imgsz: tuple[int, int] | None = None
     odconv_mode: str = "auto"
     target: str = "onnxruntime"  # a name in exporters.targets.TARGETS: ort-1.16, tensorrt-10, jetson-jp6 ...
+    embed_preprocessing: bool = False  # the file takes raw uint8 images: resize, crop, normalise in the graph
     check_target: bool = False  # run the file in the target's own ONNX Runtime (installed by uv) before writing
     exporter: str = "auto"  # auto | dynamo | torchscript
     unsafe_load: bool = False

@@ -127,6 +127,7 @@ class ExportReport:
     lowered: dict | None = None
     engine: Path | None = None
     triton: dict | None = None
+    embedded: dict | None = None  # --embed-preprocessing: the check of the file taking raw images
     extra: dict = field(default_factory=dict)  # what a registered format adds
 
     @property
@@ -197,6 +198,9 @@ def export(model, output=None, *, format: str = "onnx", precision: str = "fp32",
     output = Path(output) if output is not None else None
     if in_memory and output is None:
         raise EdgecvError("exporting an in-memory model needs an output path", "pass output='model.onnx'")
+    if onnx_options is not None and onnx_options.embed_preprocessing and fmt.build is not None:
+        raise EdgecvError(f"--embed-preprocessing makes an ONNX file, not --format {fmt.name}",
+                          "export the ONNX file with it; engines and Triton take preprocessed tensors")
     if fmt.needs:
         fmt.needs()  # before minutes of export
     target = output  # the format's own output (engine file, repository folder), when it has one
@@ -240,6 +244,10 @@ def export(model, output=None, *, format: str = "onnx", precision: str = "fp32",
 
         if fit_file(final, target_name):  # the quantizer / converter re-stamps IR version and opset
             say(f"  {final.name} fitted to --target {target_name} again after the {precision} step")
+    if onnx_options is not None and onnx_options.embed_preprocessing:
+        from edgecv.exporters.embed_pre import embed_file
+
+        report.embedded = embed_file(final, say)
     if fmt.build is not None:
         fmt.build(final, target, fopts, report, on_stage, say)
     return report

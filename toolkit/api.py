@@ -24,7 +24,8 @@ from pathlib import Path
 def _onnx_options(model, *, imgsz=None, resize=None, mean=None, std=None, interpolation=None, channel_order=None,
                   labels=None, scores=None, exif_transpose=None, high_bit_depth=None, transforms=None, arch=None,
                   num_classes=None, model_file=None, model_arg=None, class_output=None, batch="auto",
-                  opset=None, odconv_mode="auto", target="onnxruntime", check_target=False, exporter="auto",
+                  opset=None, odconv_mode="auto", target="onnxruntime", check_target=False, embed_preprocessing=False,
+                  exporter="auto",
                   unsafe_load=False, validate=True, allow_preprocessing_mismatch=False):
     from edgecv.exporters.export_options import ExportOptions
     from edgecv.stated import parse_kwargs, stated_spec
@@ -32,7 +33,7 @@ def _onnx_options(model, *, imgsz=None, resize=None, mean=None, std=None, interp
     stated = stated_spec(imgsz, resize, mean, std, interpolation, channel_order, labels, scores, exif_transpose,
                          high_bit_depth)
     return ExportOptions(arch=arch, num_classes=num_classes, opset=opset, batch=batch, odconv_mode=odconv_mode,
-                         target=target, check_target=check_target, exporter=exporter, unsafe_load=unsafe_load, validate=validate,
+                         target=target, check_target=check_target, embed_preprocessing=embed_preprocessing, exporter=exporter, unsafe_load=unsafe_load, validate=validate,
                          model_file=model_file, model_kwargs=parse_kwargs(model_arg), class_output=class_output,
                          stated=stated, transforms=transforms,
                          allow_preprocessing_mismatch=allow_preprocessing_mismatch)
@@ -40,7 +41,7 @@ def _onnx_options(model, *, imgsz=None, resize=None, mean=None, std=None, interp
 
 _ONNX = ("imgsz", "resize", "mean", "std", "interpolation", "channel_order", "labels", "scores", "exif_transpose",
          "high_bit_depth", "transforms", "arch", "num_classes", "model_file", "model_arg", "class_output", "batch",
-         "opset", "odconv_mode", "target", "check_target", "exporter", "unsafe_load", "validate", "allow_preprocessing_mismatch")
+         "opset", "odconv_mode", "target", "check_target", "embed_preprocessing", "exporter", "unsafe_load", "validate", "allow_preprocessing_mismatch")
 _PRECISION = ("calib", "calib_method", "int8_activations", "target_cpu", "keep_fp32", "max_accuracy_drop", "min_agreement")
 
 

@@ -248,6 +248,10 @@ class Preprocessor:
     """RGB uint8 (H, W, 3) -> float32 (C, H, W) as the spec says.  Call ``batch`` for many."""
 
     def __init__(self, spec: ModelSpec):
+        if (spec.extra or {}).get("embedded_preprocessing"):
+            raise EdgecvError(f"{spec.arch}: this file has its preprocessing embedded (it takes raw uint8 images), "
+                              "which edgecv's runtime does not run yet",
+                              "use it from ONNX Runtime directly, or run the export without --embed-preprocessing")
         if spec.interpolation not in ("nearest", "bilinear", "bicubic"):
             raise EdgecvError(f"interpolation {spec.interpolation!r} is not supported for deploy")
         self.spec = spec

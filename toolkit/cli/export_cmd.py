@@ -44,6 +44,9 @@ def export_cmd(
     target: Annotated[str, typer.Option(
         help="the runtime the file must load in: onnxruntime, tensorrt, or a version (ort-1.16, tensorrt-10, "
              "jetson-jp6; an unknown name lists them): opset and IR version are lowered to fit")] = "onnxruntime",
+    embed_preprocessing: Annotated[bool, typer.Option(
+        "--embed-preprocessing", help="the file takes raw uint8 images (N, H, W, 3) RGB of any size: the spec's "
+                                      "resize, crop and normalisation run in the graph, for clients without edgecv")] = False,
     check_target: Annotated[bool, typer.Option(
         "--check-target", help="run the file in the target's own ONNX Runtime (installed by uv into a cached "
                                "throwaway environment) against torch before writing it")] = False,
@@ -115,7 +118,7 @@ def export_cmd(
         labels=labels, scores=scores, exif_transpose=exif_transpose, high_bit_depth=high_bit_depth,
         transforms=transforms, arch=arch, num_classes=num_classes, model_file=model_file, model_arg=model_arg,
         class_output=scores_output, batch=batch, opset=opset, odconv_mode=odconv_mode, target=target,
-        check_target=check_target, exporter=exporter, unsafe_load=unsafe_load, validate=not no_validate,
+        check_target=check_target, embed_preprocessing=embed_preprocessing, exporter=exporter, unsafe_load=unsafe_load, validate=not no_validate,
         allow_preprocessing_mismatch=allow_preprocessing_mismatch, calib=calib, calib_method=calib_method,
         int8_activations=int8_activations, target_cpu=target_cpu, keep_fp32=keep_fp32, max_accuracy_drop=max_accuracy_drop,
         min_agreement=min_agreement, **engine_or_triton)

@@ -1,0 +1,110 @@
+"""--embed-preprocessing: a file that takes raw uint8 images of any size and answers as the user's
+torch pipeline does, from a client that has only ONNX Runtime, numpy and OpenCV's decoder."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+from torchvision import transforms as T
+from typer.testing import CliRunner
+
+import edgecv
+from edgecv.cli import app
+from edgecv.errors import EdgecvError
+from edgecv.exporters.embed_pre import build
+from edgecv.models import create_model
+from edgecv.runtimes.pipeline.preprocess import Preprocessor
+from edgecv.spec import ModelSpec
+
+NAMES = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "immunohistochemistry",
+         "hubble_deep_field", "camera", "moon", "page", "horse", "cat"]
+
+
+def _photos() -> list[np.ndarray]:
+    """skimage's bundled photos, each whole and cropped to an odd size: real pixels, many shapes."""
+    out = []
+    for name in NAMES:
+        try:
+            img = getattr(skimage.data, name)()
+        except Exception:  # noqa: BLE001 - a few need a download; skip those
+            continue
+        if img.dtype == bool:
+            img = img.astype(np.uint8) * 255
+        img = np.asarray(Image.fromarray(img).convert("RGB"))
+        h, w = img.shape[:2]
+        out += [img, np.ascontiguousarray(img[h // 7: h // 7 + 2 * h // 3 + 1, w // 5: w // 5 + 3 * w // 5 + 2])]
+    return out
+
+
+@pytest.mark.parametrize("spec", [
+    dict(resize=256, input_size=(224, 224), interpolation="bilinear"),
+    dict(resize=72, input_size=(64, 64), interpolation="bicubic", crop_rule="floor", channel_order="BGR"),
+    dict(resize=(40, 50), input_size=(32, 32), interpolation="bicubic", resampler="pillow13"),
+    dict(resize=36, input_size=(28, 28), interpolation="bilinear", channel_order="GRAY", mean=(0.5,), std=(0.5,)),
+    dict(resize=100, input_size=(96, 96), interpolation="bicubic", resampler="torch"),
+], ids=["bilinear", "bicubic-floor-bgr", "exact-size-pillow13", "gray", "torch-resampler"])
+def test_the_graph_gives_the_deploy_pipelines_pixels(spec):
+    spec = ModelSpec(arch="x", num_classes=3, **spec)
+    sess = ort.InferenceSession(build(spec, "out", 18, 9).SerializeToString(), providers=["CPUExecutionProvider"])
+    pre = Preprocessor(spec)
+    for img in _photos()[::3]:
+        got = sess.run(None, {"image": img[None]})[0][0]
+        np.testing.assert_allclose(got, pre(img), atol=1e-6)  # the same grey levels, normalised alike
+
+
+CLIENT = textwrap.dedent("""
+    import json, sys
+    import cv2, numpy as np, onnxruntime as ort
+    sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+    out = []
+    for path in sys.argv[2:]:
+        rgb = cv2.imread(path, cv2.IMREAD_COLOR)[:, :, ::-1]          # decode, BGR -> RGB
+        logits = sess.run(None, {"image": np.ascontiguousarray(rgb)[None]})[0][0]
+        e = np.exp(logits - logits.max())
+        out.append((e / e.sum()).tolist())
+    print(json.dumps({"probs": out, "modules": sorted(m for m in ("torch", "PIL", "edgecv") if m in sys.modules)}))
+""")
+
+
+def test_a_client_with_only_onnxruntime_and_opencv_answers_as_the_torch_pipeline(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("simple_cnn", num_classes=10).eval()
+    with torch.no_grad():  # spread the logits: probabilities that say something
+        model.fc2.weight.mul_(8.0)
+    tf = T.Compose([T.Resize(40, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
+                    T.Normalize((0.48, 0.46, 0.41), (0.23, 0.22, 0.23))])
+    out = tmp_path / "raw.onnx"
+    report = edgecv.export(model, out, transforms=tf, embed_preprocessing=True, say=lambda *a: None)
+    assert report.embedded["top1_equal"] and report.embedded["max_prob_diff"] <= 1e-3
+    paths = []
+    for i, img in enumerate(_photos()):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(img).save(paths[-1])
+    assert len(paths) >= 20
+    r = subprocess.run([sys.executable, "-c", CLIENT, str(out), *map(str, paths)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    client = json.loads(r.stdout)
+    assert client["modules"] == []  # neither torch, PIL nor edgecv was imported by the client
+    got = np.array(client["probs"])
+    with torch.no_grad():
+        want = torch.softmax(model(torch.stack([tf(Image.open(p).convert("RGB")) for p in paths])), 1).numpy()
+    assert want.max(1).min() < 0.99 and len({int(i) for i in want.argmax(1)}) > 1  # not a saturated constant
+    assert (got.argmax(1) == want.argmax(1)).all()
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    # edgecv's own runtime says it does not run such a file, instead of feeding it float tensors
+    r = CliRunner().invoke(app, ["run", str(out), str(paths[0])])
+    assert r.exit_code == 2 and "preprocessing embedded" in r.stderr, r.output
+
+
+def test_what_cannot_be_embedded_is_refused():
+    with pytest.raises(EdgecvError, match="bilinear and bicubic"):
+        build(ModelSpec(arch="x", num_classes=3, interpolation="nearest"), "out", 18, 9)
+    with pytest.raises(EdgecvError, match="not --format engine"):
+        edgecv.export(torch.nn.Linear(2, 2), "m.engine", format="engine", embed_preprocessing=True)
