@@ -69,7 +69,7 @@ def check_images(spec: ModelSpec, seed: int = 0) -> list:
 def _deploy(spec: ModelSpec, im) -> np.ndarray:
     from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
-    return Preprocessor(spec)(np.asarray(im.convert("RGB")))
+    return Preprocessor(spec, embedded_ok=True)(np.asarray(im.convert("RGB")))
 
 
 def _grey(a: np.ndarray, b: np.ndarray, spec: ModelSpec) -> float:

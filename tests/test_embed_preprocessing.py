@@ -98,6 +98,11 @@ def test_a_client_with_only_onnxruntime_and_opencv_answers_as_the_torch_pipeline
     assert want.max(1).min() < 0.99 and len({int(i) for i in want.argmax(1)}) > 1  # not a saturated constant
     assert (got.argmax(1) == want.argmax(1)).all()
     np.testing.assert_allclose(got, want, atol=1e-3)
+    # edgecv verify checks the file end to end against the torch model and its pipeline
+    res = edgecv.verify(model, [out], images=paths, transforms=tf, seeds=(0, 1))
+    assert res, res.to_dict()
+    row = res.rows[0]
+    assert "embedded" in row.preprocess and row.e2e_top1 == 1.0 and row.e2e_max_rel < 1e-3
     # edgecv's own runtime says it does not run such a file, instead of feeding it float tensors
     r = CliRunner().invoke(app, ["run", str(out), str(paths[0])])
     assert r.exit_code == 2 and "preprocessing embedded" in r.stderr, r.output

@@ -247,8 +247,10 @@ def to_gray(img: np.ndarray, order: str = "RGB") -> np.ndarray:
 class Preprocessor:
     """RGB uint8 (H, W, 3) -> float32 (C, H, W) as the spec says.  Call ``batch`` for many."""
 
-    def __init__(self, spec: ModelSpec):
-        if (spec.extra or {}).get("embedded_preprocessing"):
+    def __init__(self, spec: ModelSpec, embedded_ok: bool = False):
+        """``embedded_ok``: the spec of a file with its preprocessing embedded, to compute what that
+        graph must give (verify, the export check); a runtime feeding such a file tensors is refused."""
+        if (spec.extra or {}).get("embedded_preprocessing") and not embedded_ok:
             raise EdgecvError(f"{spec.arch}: this file has its preprocessing embedded (it takes raw uint8 images), "
                               "which edgecv's runtime does not run yet",
                               "use it from ONNX Runtime directly, or run the export without --embed-preprocessing")

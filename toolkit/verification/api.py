@@ -194,21 +194,48 @@ def _random_checks(row: Row, rt, path: Path, inputs, expected, tol: Tolerance):
     return worst_x
 
 
+def _embedded(spec: ModelSpec) -> bool:
+    """Whether the file takes raw uint8 images (``--embed-preprocessing``)."""
+    return bool((spec.extra or {}).get("embedded_preprocessing"))
+
+
+def _as_rgb(img: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img)
+
+
 def _deploy_inputs(spec: ModelSpec, images: list[Path]):
-    """Each image through the deploy side's own decoding and preprocessing (unreadables skipped)."""
+    """Each image through the deploy side's own decoding and preprocessing (unreadables skipped); for
+    a file with its preprocessing embedded, the decoded RGB images themselves, one (1, H, W, 3) each."""
     from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
     from edgecv.runtimes.pipeline.preprocess import Preprocessor
 
-    pre = Preprocessor(spec)
+    raw = _embedded(spec)
+    pre = None if raw else Preprocessor(spec)
     decode = DecodeOptions.for_spec(spec)
     ok_idx, xs = [], []
     for i, p in enumerate(images):
         try:
-            xs.append(pre(read_image(p, decode)))
+            img = read_image(p, decode)
+            xs.append(_as_rgb(img)[None] if raw else pre(img))
             ok_idx.append(i)
         except ImageError:
             continue
-    return np.asarray(ok_idx, dtype=np.int64), np.stack(xs)
+    return np.asarray(ok_idx, dtype=np.int64), xs if raw else np.stack(xs)
+
+
+def _raw_random_inputs(ref, spec: ModelSpec, seeds) -> tuple[list, dict]:
+    """Random uint8 images of odd sizes, and the reference's answers on them through edgecv's
+    preprocessing: the random checks of a file that takes raw images."""
+    from edgecv.runtimes.pipeline.preprocess import Preprocessor
+
+    pre = Preprocessor(spec, embedded_ok=True)
+    th, tw = spec.input_size
+    inputs = []
+    for s in seeds:
+        rng = np.random.default_rng(s)
+        h, w = int(rng.integers(th, 3 * th + 1)), int(rng.integers(tw, 3 * tw + 1))
+        inputs.append((f"seed {s} raw {h}x{w}", rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)))
+    return inputs, {name: ref(pre(x[0])[None]) for name, x in inputs}
 
 
 def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: Tolerance):
@@ -216,7 +243,10 @@ def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: 
     ok_idx, xs = deployed
     from edgecv.runtimes.pipeline.classify import in_batches
 
-    got = in_batches(rt.infer, xs, rt.inputs[0].static_batch or 8)
+    if isinstance(xs, list):  # raw images of many sizes: one at a time
+        got = np.concatenate([rt.infer(x) for x in xs])
+    else:
+        got = in_batches(rt.infer, xs, rt.inputs[0].static_batch or 8)
     c = tol(e2e_ref[ok_idx], got)
     row.e2e_max_rel, row.e2e_top1 = c.max_rel, c.top1
     if (truth >= 0).any():
@@ -318,7 +348,13 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
                         row.preprocess = checked.describe()
                         if not checked.ok:
                             row.status, row.reason = "fail", f"preprocessing: {checked.step}"
-                    worst_x = _random_checks(row, rt, f, rng_inputs, expected, tol)
+                    if _embedded(rt.spec):  # raw uint8 images in, so raw random images
+                        raw_inputs, raw_expected = _raw_random_inputs(ref, rt.spec, seeds)
+                        _random_checks(row, rt, f, raw_inputs, raw_expected, tol)
+                        row.preprocess = (row.preprocess + "; " if row.preprocess else "") + "embedded in the graph"
+                        worst_x = None  # the per-layer search feeds tensors
+                    else:
+                        worst_x = _random_checks(row, rt, f, rng_inputs, expected, tol)
                     if images and row.first_divergence is None:
                         if deployed is None:  # the same for every backend of this candidate
                             deployed = _deploy_inputs(rt.spec, images)
