@@ -103,9 +103,17 @@ def test_a_client_with_only_onnxruntime_and_opencv_answers_as_the_torch_pipeline
     assert res, res.to_dict()
     row = res.rows[0]
     assert "embedded" in row.preprocess and row.e2e_top1 == 1.0 and row.e2e_max_rel < 1e-3
-    # edgecv's own runtime says it does not run such a file, instead of feeding it float tensors
-    r = CliRunner().invoke(app, ["run", str(out), str(paths[0])])
-    assert r.exit_code == 2 and "preprocessing embedded" in r.stderr, r.output
+    # edgecv run feeds it the decoded images; a stream (float tensors per frame) is refused, not misfed
+    r = CliRunner().invoke(app, ["run", str(out), *map(str, paths[:5]), "--json", "--topk", "10"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
+    for row, w in zip(rows, want[:5]):
+        assert row["topk"][0]["index"] == int(w.argmax())
+        np.testing.assert_allclose([t["prob"] for t in row["topk"]], np.sort(w)[::-1], atol=1e-3)
+    from edgecv.runtimes.modelfile.onnx_file import read_spec
+
+    with pytest.raises(EdgecvError, match="preprocessing embedded"):  # what eval / serve / streams build
+        Preprocessor(read_spec(out))
 
 
 def test_what_cannot_be_embedded_is_refused():

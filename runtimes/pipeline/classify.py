@@ -71,6 +71,27 @@ def infer_probabilities(rt, xs: np.ndarray) -> np.ndarray:
     return probabilities(scores, rt.spec)
 
 
+class RawImages:
+    """The "preprocessing" of a file with its preprocessing embedded (``--embed-preprocessing``): the
+    decoded RGB image itself, as the (1, H, W, 3) uint8 batch the graph takes."""
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+        return np.ascontiguousarray(img)[None]
+
+
+def preprocessor_for(spec):
+    """What turns a decoded image into the model file's input: ``Preprocessor``, or ``RawImages``."""
+    return RawImages() if (spec.extra or {}).get("embedded_preprocessing") else Preprocessor(spec)
+
+
+def batch_probabilities(rt, xs: list) -> np.ndarray:
+    """Probabilities for prepared inputs: stacked into batches, or raw images of many sizes one by one."""
+    if xs and xs[0].dtype == np.uint8:
+        return probabilities(np.concatenate([rt.infer(x) for x in xs]), rt.spec)
+    return infer_probabilities(rt, np.stack(xs))
+
+
 def prepare_image(path: Path, pre: Preprocessor, decode: DecodeOptions, keep: bool = False):
     """(path, preprocessed tensor or None, the decoded image if ``keep``, error or None) for one file."""
     try:
@@ -85,7 +106,7 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
     """Yield one Result per path, in order.  Decoding runs ``workers`` threads ahead of inference
     (OpenCV and numpy release the GIL); at most ``4 * batch_size`` images are in flight."""
     spec = rt.spec
-    pre = Preprocessor(spec)
+    pre = preprocessor_for(spec)
     decode = DecodeOptions.for_spec(spec, max_pixels)
     static = rt.inputs[0].static_batch
     if static:
@@ -114,7 +135,7 @@ def classify_paths(rt, paths: Iterable[Path], batch_size: int = 8, topk: int = 5
                 ready.append(item)
                 n_valid += item[1] is not None
             valid = [r for r in ready if r[1] is not None]
-            probs = iter(infer_probabilities(rt, np.stack([r[1] for r in valid])) if valid else ())
+            probs = iter(batch_probabilities(rt, [r[1] for r in valid]) if valid else ())
             for path, x, img, error in ready:
                 if error:
                     yield Result(str(path), error=error)
@@ -148,7 +169,7 @@ def _as_rgb(item, i: int, decode: DecodeOptions) -> tuple[str, np.ndarray]:
 def classify_inputs(rt, images, topk: int = 5, batch_size: int = 8, max_pixels: int | None = MAX_PIXELS) -> list[Result]:
     """``Runtime.classify``: any mix of arrays, paths, bytes and PIL images, preprocessed as ``run``."""
     spec = rt.spec
-    pre = Preprocessor(spec)
+    pre = preprocessor_for(spec)
     decode = DecodeOptions.for_spec(spec, max_pixels if max_pixels is not None else MAX_PIXELS)
     sources, xs = [], []
     for i, item in enumerate(images if isinstance(images, (list, tuple)) else [images]):
@@ -158,7 +179,7 @@ def classify_inputs(rt, images, topk: int = 5, batch_size: int = 8, max_pixels: 
             xs.append(pre(rgb))
         except ImageError as e:
             sources.append((str(item) if isinstance(item, (str, Path)) else f"<image {i}>", str(e)))
-    chunks = [infer_probabilities(rt, np.stack(xs[i:i + batch_size])) for i in range(0, len(xs), batch_size)]
+    chunks = [batch_probabilities(rt, xs[i:i + batch_size]) for i in range(0, len(xs), batch_size)]
     probs = iter(np.concatenate(chunks)) if chunks else iter(())
     return [Result(name, error=error) if error else Result(name, topk_entries(next(probs), spec, topk))
             for name, error in sources]

@@ -251,9 +251,9 @@ class Preprocessor:
         """``embedded_ok``: the spec of a file with its preprocessing embedded, to compute what that
         graph must give (verify, the export check); a runtime feeding such a file tensors is refused."""
         if (spec.extra or {}).get("embedded_preprocessing") and not embedded_ok:
-            raise EdgecvError(f"{spec.arch}: this file has its preprocessing embedded (it takes raw uint8 images), "
-                              "which edgecv's runtime does not run yet",
-                              "use it from ONNX Runtime directly, or run the export without --embed-preprocessing")
+            raise EdgecvError(f"{spec.arch}: this file has its preprocessing embedded (it takes raw uint8 images); "
+                              "eval, serve, streams and the app do not take such a file yet (run and verify do)",
+                              "use the export without --embed-preprocessing here")
         if spec.interpolation not in ("nearest", "bilinear", "bicubic"):
             raise EdgecvError(f"interpolation {spec.interpolation!r} is not supported for deploy")
         self.spec = spec
