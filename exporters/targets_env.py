@@ -50,8 +50,8 @@ def ort_python(release: str) -> Path:
     env.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{release}-", dir=env.parent))
     try:
-        pyver = f"{sys.version_info.major}.{sys.version_info.minor}"
-        for cmd in ([_uv(), "venv", "-q", "-p", pyver, str(tmp)],
+        # this interpreter's Python: uv must not go looking for (or downloading) another one
+        for cmd in ([_uv(), "venv", "-q", "-p", sys.executable, str(tmp)],
                     [_uv(), "pip", "install", "-q", "-p", str(tmp / "bin" / "python"),
                      f"onnxruntime=={release}", "numpy<2"]):
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
