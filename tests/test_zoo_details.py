@@ -89,3 +89,18 @@ def test_adaptive_loss_focuses_on_hard_examples_and_balances_classes():
     logits = torch.randn(8, 2, requires_grad=True)
     bal(logits, torch.randint(0, 2, (8,))).backward()
     assert logits.grad is not None
+
+
+def test_torchvision_vits_are_built_at_the_size_their_default_spec_says():
+    """vit_h_14's default weights take 518 px: a model built at torchvision's 224 failed its own spec
+    (found by benchmarks/coverage.py)."""
+    import torch
+
+    from edgecv.models import create_model, default_spec, list_models
+
+    vits = [n for n in list_models() if n.startswith("vit_")]
+    assert "vit_h_14" in vits
+    for name in vits:
+        with torch.device("meta"):  # no weights allocated: vit_h_14 has 632 M parameters
+            model = create_model(name, num_classes=3)
+        assert (model.image_size, model.image_size) == default_spec(name, num_classes=3).input_size, name

@@ -29,10 +29,11 @@ def _cfg_for(name: str) -> tuple[PretrainedCfg, int]:
     return cfg, int(weights.meta.get("num_params", 0))
 
 
-def _builder(name: str):
+def _builder(name: str, default_size: int):
     def build(*, num_classes=1000, img_size=None, **kwargs):
-        if img_size is not None and name.startswith(_IMAGE_SIZE_KW):
-            kwargs["image_size"] = img_size if isinstance(img_size, int) else img_size[0]
+        if name.startswith(_IMAGE_SIZE_KW):  # the size its default weights take (vit_h_14: 518), or the asked one
+            img_size = default_size if img_size is None else img_size
+            kwargs.setdefault("image_size", img_size if isinstance(img_size, int) else img_size[0])
         if name in ("googlenet", "inception_v3"):
             kwargs.setdefault("init_weights", False)  # torch's default init; True needs slow scipy
         return get_model(name, weights=None, num_classes=num_classes, **kwargs)
@@ -46,4 +47,4 @@ for _name in tv_list_models(module=torchvision.models):
         continue
     _cfg, _params = _cfg_for(_name)
     _tags = ("torchvision",) + (("large",) if _params > 100e6 else ())
-    _REGISTRY[_name] = Entry(_name, _builder(_name), _cfg, _tags, family=get_model_builder(_name).__module__)
+    _REGISTRY[_name] = Entry(_name, _builder(_name, _cfg.input_size[0]), _cfg, _tags, family=get_model_builder(_name).__module__)
