@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgecv.errors import EdgecvError
+from edgecv.runtimes.pipeline.preprocess import EMBEDDED_KEY, takes_raw_images
 from edgecv.spec import ModelSpec
 
 IMAGE = "image"
@@ -192,9 +193,6 @@ def embed(proto, spec: ModelSpec):
     return merged
 
 
-EMBEDDED = "embedded_preprocessing"  # the spec.extra key that marks such a file
-
-
 def embed_file(path, say=print, atol: float = 1e-3) -> dict:
     """Put the preprocessing into the exported ONNX file at ``path`` (rewritten through a temporary
     file), after checking the new file on real photos and odd-sized synthetic images against the
@@ -220,7 +218,7 @@ def embed_file(path, say=print, atol: float = 1e-3) -> dict:
     if METADATA_KEY not in props:
         raise EdgecvError(f"{path.name} carries no edgecv spec", "export it with `edgecv export` first")
     spec = ModelSpec.from_json(props[METADATA_KEY])
-    if spec.extra.get(EMBEDDED):
+    if takes_raw_images(spec):
         raise EdgecvError(f"{path.name} already takes raw images")
     merged = embed(proto, spec)
     rng = np.random.default_rng(0)
@@ -240,7 +238,7 @@ def embed_file(path, say=print, atol: float = 1e-3) -> dict:
         raise CheckFailed(f"the file with its preprocessing embedded differs from edgecv's deploy pipeline on "
                           f"{len(images)} images (max probability difference {worst:.2g}, top-1 "
                           f"{'equal' if same else 'differs'}); {path.name} was left as it was", "report it")
-    spec.extra = {**spec.extra, EMBEDDED: {"input": "uint8 (N, H, W, 3) RGB, any size", **check}}
+    spec.extra = {**spec.extra, EMBEDDED_KEY: {"input": "uint8 (N, H, W, 3) RGB, any size", **check}}
     onnx.helper.set_model_props(merged, {**props, METADATA_KEY: spec.to_json()})
     atomic_write(path, lambda tmp: onnx.save(merged, tmp))
     say(f"  preprocessing embedded: input `{IMAGE}` uint8 (N, H, W, 3) RGB, any size; on {len(images)} images "

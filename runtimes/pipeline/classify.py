@@ -11,7 +11,7 @@ import numpy as np
 
 from edgecv.errors import ImageError
 from edgecv.runtimes.pipeline.images import MAX_PIXELS, DecodeOptions, read_image
-from edgecv.runtimes.pipeline.preprocess import Preprocessor
+from edgecv.runtimes.pipeline.preprocess import Preprocessor, takes_raw_images
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -82,7 +82,7 @@ class RawImages:
 
 def preprocessor_for(spec):
     """What turns a decoded image into the model file's input: ``Preprocessor``, or ``RawImages``."""
-    return RawImages() if (spec.extra or {}).get("embedded_preprocessing") else Preprocessor(spec)
+    return RawImages() if takes_raw_images(spec) else Preprocessor(spec)
 
 
 def batch_probabilities(rt, xs: list) -> np.ndarray:

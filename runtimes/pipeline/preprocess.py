@@ -244,13 +244,22 @@ def to_gray(img: np.ndarray, order: str = "RGB") -> np.ndarray:
     return out
 
 
+EMBEDDED_KEY = "embedded_preprocessing"  # spec.extra of a file made with --embed-preprocessing
+
+
+def takes_raw_images(spec: ModelSpec) -> bool:
+    """Whether the model file does its own preprocessing (``--embed-preprocessing``): it takes the
+    decoded uint8 (N, H, W, 3) RGB images, not normalised tensors."""
+    return bool((spec.extra or {}).get(EMBEDDED_KEY))
+
+
 class Preprocessor:
     """RGB uint8 (H, W, 3) -> float32 (C, H, W) as the spec says.  Call ``batch`` for many."""
 
     def __init__(self, spec: ModelSpec, embedded_ok: bool = False):
         """``embedded_ok``: the spec of a file with its preprocessing embedded, to compute what that
         graph must give (verify, the export check); a runtime feeding such a file tensors is refused."""
-        if (spec.extra or {}).get("embedded_preprocessing") and not embedded_ok:
+        if takes_raw_images(spec) and not embedded_ok:
             raise EdgecvError(f"{spec.arch}: this file has its preprocessing embedded (it takes raw uint8 images); "
                               "eval, serve, streams and the app do not take such a file yet (run and verify do)",
                               "use the export without --embed-preprocessing here")

@@ -13,6 +13,7 @@ import numpy as np
 from edgecv.errors import EdgecvError, ImageError, NeedsArch, RuntimeFailure
 from edgecv.formats import backend_of
 from edgecv.parity import TOLERANCES, Tolerance, end_to_end
+from edgecv.runtimes.pipeline.preprocess import takes_raw_images
 
 from edgecv.spec import ModelSpec
 
@@ -194,33 +195,21 @@ def _random_checks(row: Row, rt, path: Path, inputs, expected, tol: Tolerance):
     return worst_x
 
 
-def _embedded(spec: ModelSpec) -> bool:
-    """Whether the file takes raw uint8 images (``--embed-preprocessing``)."""
-    return bool((spec.extra or {}).get("embedded_preprocessing"))
-
-
-def _as_rgb(img: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img)
-
-
 def _deploy_inputs(spec: ModelSpec, images: list[Path]):
     """Each image through the deploy side's own decoding and preprocessing (unreadables skipped); for
     a file with its preprocessing embedded, the decoded RGB images themselves, one (1, H, W, 3) each."""
+    from edgecv.runtimes.pipeline.classify import preprocessor_for
     from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
-    from edgecv.runtimes.pipeline.preprocess import Preprocessor
-
-    raw = _embedded(spec)
-    pre = None if raw else Preprocessor(spec)
+    pre = preprocessor_for(spec)  # a Preprocessor, or the (1, H, W, 3) raw image as it is
     decode = DecodeOptions.for_spec(spec)
     ok_idx, xs = [], []
     for i, p in enumerate(images):
         try:
-            img = read_image(p, decode)
-            xs.append(_as_rgb(img)[None] if raw else pre(img))
+            xs.append(pre(read_image(p, decode)))
             ok_idx.append(i)
         except ImageError:
             continue
-    return np.asarray(ok_idx, dtype=np.int64), xs if raw else np.stack(xs)
+    return np.asarray(ok_idx, dtype=np.int64), xs if takes_raw_images(spec) else np.stack(xs)
 
 
 def _raw_random_inputs(ref, spec: ModelSpec, seeds) -> tuple[list, dict]:
@@ -348,7 +337,7 @@ def verify(checkpoint, model_files=(), *, images=None, batch_sizes=(1, 2, 7), se
                         row.preprocess = checked.describe()
                         if not checked.ok:
                             row.status, row.reason = "fail", f"preprocessing: {checked.step}"
-                    if _embedded(rt.spec):  # raw uint8 images in, so raw random images
+                    if takes_raw_images(rt.spec):  # raw uint8 images in, so raw random images
                         raw_inputs, raw_expected = _raw_random_inputs(ref, rt.spec, seeds)
                         _random_checks(row, rt, f, raw_inputs, raw_expected, tol)
                         row.preprocess = (row.preprocess + "; " if row.preprocess else "") + "embedded in the graph"
