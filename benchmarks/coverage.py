@@ -31,7 +31,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "coverage.jsonl"
 REPORT = HERE / "results" / "coverage.md"
+PICKS = HERE / "results" / "coverage_timm_picks.json"  # timm_representatives() cached: 6 min to compute
 SMALL_WORDS = ("pico", "nano", "atto", "femto", "tiny", "small", "mobile", "xs", "s", "b0", "18", "t", "base")
+BIG_WORDS = ("large", "huge", "giant", "gigantic", "xl", "xxl", "1b", "2b", "3b", "7b", "e", "g", "h", "l")
 
 
 def timm_family(name: str) -> str:
@@ -54,8 +56,8 @@ def _params_on_meta(name: str) -> int:
 
 
 def timm_representatives() -> list[str]:
-    """The smallest model (parameters, counted on the meta device among its likely-small names) of
-    each timm family."""
+    """The smallest model of each timm family: parameters counted on the meta device, among up to 24 of
+    its names ranked by size words (``tiny`` before ``base``, ``large`` / ``1b`` last)."""
     import timm
 
     families = defaultdict(list)
@@ -64,12 +66,30 @@ def timm_representatives() -> list[str]:
     picks = []
     for fam, names in sorted(families.items()):
         def rank(n):
-            words = re.split(r"[_\d]+", n)
-            return min((SMALL_WORDS.index(w) for w in words if w in SMALL_WORDS), default=len(SMALL_WORDS)), len(n)
+            words = re.split(r"[_]+|(?<=[a-z])(?=\d)", n)
+            if any(w in BIG_WORDS for w in words):
+                return len(SMALL_WORDS) + 1, len(n), n
+            return min((SMALL_WORDS.index(w) for w in words if w in SMALL_WORDS), default=len(SMALL_WORDS)), len(n), n
 
-        candidates = sorted(names, key=rank)[:6]
+        candidates = sorted(names, key=rank)[:24]
         picks.append(min(candidates, key=lambda n: (_params_on_meta(n), n)))
     return picks
+
+
+def timm_picks(refresh: bool = False) -> list[str]:
+    """The timm models the sweep runs, read from PICKS (written on first use or with --refresh-picks),
+    so every shard and every resumed run sweeps the same list."""
+    import timm
+
+    if PICKS.exists() and not refresh:
+        saved = json.loads(PICKS.read_text())
+        if saved.get("timm") != timm.__version__:
+            print(f"note: {PICKS.name} lists timm {saved.get('timm')}'s models, this is timm {timm.__version__}"
+                  " (--refresh-picks to pick again)", flush=True)
+        return saved["models"]
+    models = timm_representatives()
+    PICKS.write_text(json.dumps({"timm": timm.__version__, "models": models}, indent=1) + "\n")
+    return models
 
 
 def torchvision_models() -> list[str]:
@@ -194,13 +214,20 @@ def failure_class(r: dict) -> str:
 
 def write_report() -> None:
     rows = list(done_rows().values())
+    current = set(torchvision_models())
+    if PICKS.exists():  # a family's earlier pick, run before the pick changed, is not counted twice
+        current |= {f"timm/{n}" for n in json.loads(PICKS.read_text())["models"]}
+    else:
+        current |= {r["model"] for r in rows if r.get("source") == "timm"}
+    rows = [r for r in rows if r["model"] in current]
     lines = ["# Export coverage", "",
              "Every torchvision classifier and one model of every timm family (the smallest by parameters), random "
              "weights, 10 classes, through `edgecv export` (dynamic batch, or the static fallback it says) and "
              "`edgecv verify` on ONNX Runtime (CPU).  Written by `python benchmarks/coverage.py` (resumable; one "
              "process per model, 1 thread).", ""]
     for source in ("torchvision", "timm"):
-        sel = sorted((r for r in rows if r.get("source") == source), key=lambda r: r["model"])
+        sel = sorted((r for r in rows if r.get("source") == source and r["model"] in current),
+                     key=lambda r: r["model"])
         if not sel:
             continue
         ok = sum(r["status"] == "pass" for r in sel)
@@ -239,6 +266,8 @@ def main():
     ap.add_argument("--limit", type=float, default=900.0, help="seconds per model")
     ap.add_argument("--retry-failed", action="store_true")
     ap.add_argument("--report", action="store_true", help="only rewrite coverage.md")
+    ap.add_argument("--refresh-picks", action="store_true", help="pick the timm models again (6 min)")
+    ap.add_argument("--shard", default="0/1", help="K/N: run every N-th model starting at K (parallel sweeps)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -255,8 +284,9 @@ def main():
         models = a.models.split(",")
     else:
         models = ([] if a.only == "timm" else torchvision_models())
-        models += [] if a.only == "torchvision" else [f"timm/{n}" for n in timm_representatives()]
-    sweep(models, a.limit, a.retry_failed)
+        models += [] if a.only == "torchvision" else [f"timm/{n}" for n in timm_picks(a.refresh_picks)]
+    k, n = (int(x) for x in a.shard.split("/"))
+    sweep(models[k::n], a.limit, a.retry_failed)
 
 
 if __name__ == "__main__":
