@@ -106,7 +106,7 @@ def evaluate(rt, data: LabelledData, batch_size: int = 32, progress: Callable[[i
     import time
 
     from edgecv.runtimes.pipeline.classify import classify_paths
-    from edgecv.runtimes.pipeline.preprocess import Preprocessor
+    from edgecv.runtimes.pipeline.preprocess import preprocessor_for
 
     spec = rt.spec
     to_model = class_map(data, spec)
@@ -124,7 +124,7 @@ def evaluate(rt, data: LabelledData, batch_size: int = 32, progress: Callable[[i
             if progress:
                 progress(1)
     else:
-        pre = Preprocessor(spec)
+        pre = preprocessor_for(spec)
         static = rt.inputs[0].static_batch
         step = static or batch_size
         for s in range(0, len(data), step):

@@ -112,8 +112,57 @@ def test_a_client_with_only_onnxruntime_and_opencv_answers_as_the_torch_pipeline
         np.testing.assert_allclose([t["prob"] for t in row["topk"]], np.sort(w)[::-1], atol=1e-3)
     from edgecv.runtimes.modelfile.onnx_file import read_spec
 
-    with pytest.raises(EdgecvError, match="preprocessing embedded"):  # what eval / serve / streams build
+    with pytest.raises(EdgecvError, match="preprocessing embedded"):  # tensors are never fed to such a file
         Preprocessor(read_spec(out))
+
+
+def test_eval_serve_and_streams_answer_with_the_embedded_file_as_with_the_plain_one(tmp_path):
+    """Every deploy path that decodes images (eval on folders and arrays, serve's request handler, a
+    video stream) feeds an --embed-preprocessing file the images and gets the plain export's answers."""
+    import cv2
+
+    from edgecv.runtimes import load
+    from edgecv.runtimes.evaluate import LabelledData
+    from edgecv.runtimes.serve.triton_server import ImageClassifier
+
+    torch.manual_seed(0)
+    model = create_model("simple_cnn", num_classes=10).eval()
+    with torch.no_grad():
+        model.fc2.weight.mul_(8.0)
+    tf = T.Compose([T.Resize(40), T.CenterCrop(32), T.ToTensor(), T.Normalize((0.5,) * 3, (0.25,) * 3)])
+    plain, raw = tmp_path / "plain.onnx", tmp_path / "raw.onnx"
+    edgecv.export(model, plain, transforms=tf, say=lambda *a: None)
+    edgecv.export(model, raw, transforms=tf, embed_preprocessing=True, say=lambda *a: None)
+    photos = _photos()[:8]
+    for i, img in enumerate(photos):  # an ImageFolder of photos of many sizes
+        (tmp_path / "data" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "data" / "ab"[i % 2] / f"p{i}.png")
+    arrays = LabelledData(["a", "b"], np.arange(8) % 2,
+                          arrays=np.stack([np.asarray(Image.fromarray(im).resize((90, 70))) for im in photos]))
+    blobs = [cv2.imencode(".png", im[:, :, ::-1])[1].tobytes() for im in photos]
+    request = {"image": np.array([[b] for b in blobs], dtype=object)}
+    video = tmp_path / "v.mkv"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (96, 80))
+    for im in photos:
+        w.write(cv2.resize(im, (96, 80))[:, :, ::-1])
+    w.release()
+    got = {}
+    for f in (plain, raw):
+        folder = edgecv.evaluate(f, tmp_path / "data")
+        from_arrays = edgecv.evaluate(f, arrays, batch_size=3)
+        with load(f) as rt:
+            served = ImageClassifier(rt, 3, None)([request])[0]["probabilities"]
+        r = CliRunner().invoke(app, ["run", str(f), str(video), "--no-show", "--json", "--topk", "10"])
+        assert r.exit_code == 0, r.output
+        stream = [{t["index"]: t["prob"] for t in json.loads(ln)["topk"]} for ln in r.stdout.splitlines()]
+        got[f] = (folder.confusion, from_arrays.confusion, served, stream)
+    (cm_p, cma_p, served_p, stream_p), (cm_r, cma_r, served_r, stream_r) = got[plain], got[raw]
+    assert cm_p.sum() == cma_p.sum() == 8 and (cm_p == cm_r).all() and (cma_p == cma_r).all()
+    assert served_p.max() < 0.99 and served_p.std(0).max() > 0.02  # unsaturated, and the photos differ
+    np.testing.assert_allclose(served_r, served_p, atol=1e-3)
+    assert len(stream_p) == len(stream_r) == 8
+    for a, b in zip(stream_p, stream_r):
+        np.testing.assert_allclose([b[i] for i in range(10)], [a[i] for i in range(10)], atol=1e-3)
 
 
 def test_what_cannot_be_embedded_is_refused():

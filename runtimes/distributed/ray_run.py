@@ -107,6 +107,7 @@ def run_on_ray(model_path, paths: list, *, address: str | None = None, actors: i
     ray = _import_ray()
     from edgecv.runtimes import backend_for, load
     from edgecv.runtimes.distributed.bundle import model_bundle
+    from edgecv.runtimes.pipeline.preprocess import takes_raw_images
 
     stats = RayRunStats(actors=actors)
     model_path = Path(model_path)
@@ -118,6 +119,10 @@ def run_on_ray(model_path, paths: list, *, address: str | None = None, actors: i
         gpus_per_actor = 1.0
     with load(model_path, backend, **(options or {})) as rt:  # fail here, not in every actor
         spec_json = rt.spec.to_json()
+        if takes_raw_images(rt.spec):
+            raise EdgecvError(f"{model_path.name} has its preprocessing embedded: --ray moves preprocessed tensors "
+                              "of one size between its stages, not raw images of many sizes",
+                              "use the export without --embed-preprocessing with --ray")
     bundle = model_bundle(model_path)
     t0 = time.perf_counter()
     if not ray.is_initialized():

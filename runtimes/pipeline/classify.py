@@ -11,7 +11,7 @@ import numpy as np
 
 from edgecv.errors import ImageError
 from edgecv.runtimes.pipeline.images import MAX_PIXELS, DecodeOptions, read_image
-from edgecv.runtimes.pipeline.preprocess import Preprocessor, takes_raw_images
+from edgecv.runtimes.pipeline.preprocess import Preprocessor, preprocessor_for
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -71,25 +71,17 @@ def infer_probabilities(rt, xs: np.ndarray) -> np.ndarray:
     return probabilities(scores, rt.spec)
 
 
-class RawImages:
-    """The "preprocessing" of a file with its preprocessing embedded (``--embed-preprocessing``): the
-    decoded RGB image itself, as the (1, H, W, 3) uint8 batch the graph takes."""
-
-    def __call__(self, img: np.ndarray) -> np.ndarray:
-        img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
-        return np.ascontiguousarray(img)[None]
-
-
-def preprocessor_for(spec):
-    """What turns a decoded image into the model file's input: ``Preprocessor``, or ``RawImages``."""
-    return RawImages() if takes_raw_images(spec) else Preprocessor(spec)
-
-
 def batch_probabilities(rt, xs: list) -> np.ndarray:
-    """Probabilities for prepared inputs: stacked into batches, or raw images of many sizes one by one."""
-    if xs and xs[0].dtype == np.uint8:
-        return probabilities(np.concatenate([rt.infer(x) for x in xs]), rt.spec)
-    return infer_probabilities(rt, np.stack(xs))
+    """Probabilities for prepared inputs, stacked into batches; raw images (a file with its
+    preprocessing embedded) are batched by runs of one size."""
+    if not xs:
+        return np.zeros((0, rt.spec.num_classes), np.float32)
+    out, start = [], 0
+    for end in range(1, len(xs) + 1):
+        if end == len(xs) or xs[end].shape != xs[start].shape:
+            out.append(infer_probabilities(rt, np.stack(xs[start:end])))
+            start = end
+    return np.concatenate(out)
 
 
 def prepare_image(path: Path, pre: Preprocessor, decode: DecodeOptions, keep: bool = False):

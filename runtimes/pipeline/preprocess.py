@@ -260,9 +260,8 @@ class Preprocessor:
         """``embedded_ok``: the spec of a file with its preprocessing embedded, to compute what that
         graph must give (verify, the export check); a runtime feeding such a file tensors is refused."""
         if takes_raw_images(spec) and not embedded_ok:
-            raise EdgecvError(f"{spec.arch}: this file has its preprocessing embedded (it takes raw uint8 images); "
-                              "eval, serve, streams and the app do not take such a file yet (run and verify do)",
-                              "use the export without --embed-preprocessing here")
+            raise EdgecvError(f"{spec.arch}: this file has its preprocessing embedded (it takes raw uint8 images), "
+                              "not normalised tensors", "use the export without --embed-preprocessing here")
         if spec.interpolation not in ("nearest", "bilinear", "bicubic"):
             raise EdgecvError(f"interpolation {spec.interpolation!r} is not supported for deploy")
         self.spec = spec
@@ -288,3 +287,27 @@ class Preprocessor:
 
     def batch(self, images) -> np.ndarray:
         return np.stack([self(im) for im in images]).astype(np.float32, copy=False)
+
+
+class RawImages:
+    """The "preprocessing" of a file with its preprocessing embedded (``--embed-preprocessing``): the
+    graph does it all, so an image is only brought to RGB uint8 (H, W, 3) (grey repeated, BGR
+    reordered).  The same calls as ``Preprocessor``: ``pre(img, order)``, ``pre.batch(images)``."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+
+    def __call__(self, img: np.ndarray, order: str = "RGB") -> np.ndarray:
+        if img.ndim == 2 or img.shape[2] == 1:
+            return np.ascontiguousarray(np.repeat(img.reshape(*img.shape[:2], 1), 3, axis=2))
+        return np.ascontiguousarray(img[..., ::-1] if order == "BGR" else img)
+
+    def batch(self, images) -> np.ndarray:
+        """Images of one size as one (N, H, W, 3) batch."""
+        return np.stack([self(im) for im in images])
+
+
+def preprocessor_for(spec: ModelSpec):
+    """What turns a decoded image into the model file's input: ``Preprocessor``, or ``RawImages`` for a
+    file with its preprocessing embedded."""
+    return RawImages(spec) if takes_raw_images(spec) else Preprocessor(spec)

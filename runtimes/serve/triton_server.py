@@ -57,11 +57,11 @@ class ImageClassifier:
     def __init__(self, rt, topk: int, max_pixels: int | None, decode_threads: int = 2,
                  max_request_images: int = 32, max_request_pixels: int | None = 64_000_000, pool=None):
         from edgecv.runtimes.pipeline.images import DecodeOptions
-        from edgecv.runtimes.pipeline.preprocess import Preprocessor
+        from edgecv.runtimes.pipeline.preprocess import preprocessor_for
 
         self.rt, self.spec = rt, rt.spec
         self.k = min(topk, rt.spec.num_classes)
-        self.pre = Preprocessor(rt.spec)
+        self.pre = preprocessor_for(rt.spec)  # a file with its preprocessing embedded takes the images
         self.decode = DecodeOptions.for_spec(rt.spec, max_pixels)
         self.max_images, self.max_pixels = max_request_images, max_request_pixels
         self.pool = pool or ThreadPoolExecutor(max_workers=max(decode_threads, 1), thread_name_prefix="edgecv-decode")
@@ -96,7 +96,7 @@ class ImageClassifier:
 
     def __call__(self, requests: list) -> list[dict]:
         """One answer per request, in order; rows of refused requests carry the reason, undecoded."""
-        from edgecv.runtimes.pipeline.classify import infer_probabilities
+        from edgecv.runtimes.pipeline.classify import batch_probabilities
 
         per_request = [r["image"].reshape(len(r["image"]), -1)[:, 0] for r in requests]
         refusals = [self.refusal(list(imgs)) for imgs in per_request]
@@ -109,7 +109,7 @@ class ImageClassifier:
         ok = [x is not None for x, _ in flat]
         probs = np.zeros((len(flat), self.spec.num_classes), np.float32)  # a failed row stays zeros
         if any(ok):
-            probs[np.array(ok)] = infer_probabilities(self.rt, np.stack([x for x, _ in flat if x is not None]))
+            probs[np.array(ok)] = batch_probabilities(self.rt, [x for x, _ in flat if x is not None])
         order = np.argsort(-probs, axis=1, kind="stable")[:, :self.k]
         labels = np.array([[self.spec.label(int(j)).encode() for j in row] for row in order], dtype=object)
         for r, fine in enumerate(ok):

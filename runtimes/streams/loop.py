@@ -16,7 +16,7 @@ from edgecv.log import info
 from edgecv.runtimes.streams.overlay import draw_topk
 from edgecv.runtimes.streams.capture import Source
 from edgecv.runtimes.pipeline.classify import probabilities, topk_entries
-from edgecv.runtimes.pipeline.preprocess import Preprocessor
+from edgecv.runtimes.pipeline.preprocess import preprocessor_for
 
 # Recording codecs (OpenCV's FFmpeg).  The default, MPEG-4 Part 2, is compact (0.6 MB for 4 s of
 # 640x480, 1.5 ms a frame) and plays in VLC, ffmpeg-based players, QuickTime and Windows; FFV1 is
@@ -181,7 +181,7 @@ class _Ahead:
 
 def run_stream(rt, source: Source, opts: StreamOptions, out=sys.stdout) -> Summary:
     spec = rt.spec
-    pre = Preprocessor(spec)
+    pre = preprocessor_for(spec)  # tensors, or the frame itself for a file with its preprocessing embedded
     name = str(source.target)
     summary = Summary(source=name, recording=str(opts.record) if opts.record else None)
     show = opts.show and display_available()

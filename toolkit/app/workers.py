@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 
 from edgecv.runtimes.pipeline.classify import classify_paths, probabilities, topk_entries
-from edgecv.runtimes.pipeline.preprocess import Preprocessor
+from edgecv.runtimes.pipeline.preprocess import preprocessor_for
 
 
 class FolderWorker(QThread):
@@ -48,7 +48,7 @@ class StreamWorker(QThread):
         self._stop = True
 
     def run(self):
-        pre = Preprocessor(self.rt.spec)
+        pre = preprocessor_for(self.rt.spec)
         shown, t0 = 0, time.perf_counter()
         while not self._stop:
             f = self.source.read(timeout=0.2)

@@ -197,10 +197,11 @@ def _random_checks(row: Row, rt, path: Path, inputs, expected, tol: Tolerance):
 
 def _deploy_inputs(spec: ModelSpec, images: list[Path]):
     """Each image through the deploy side's own decoding and preprocessing (unreadables skipped); for
-    a file with its preprocessing embedded, the decoded RGB images themselves, one (1, H, W, 3) each."""
-    from edgecv.runtimes.pipeline.classify import preprocessor_for
+    a file with its preprocessing embedded, the decoded RGB images themselves, (H, W, 3) each."""
     from edgecv.runtimes.pipeline.images import DecodeOptions, read_image
-    pre = preprocessor_for(spec)  # a Preprocessor, or the (1, H, W, 3) raw image as it is
+    from edgecv.runtimes.pipeline.preprocess import preprocessor_for
+
+    pre = preprocessor_for(spec)  # a Preprocessor, or RawImages: the RGB image as it is
     decode = DecodeOptions.for_spec(spec)
     ok_idx, xs = [], []
     for i, p in enumerate(images):
@@ -233,7 +234,7 @@ def _image_checks(row: Row, rt, spec: ModelSpec, deployed, e2e_ref, truth, tol: 
     from edgecv.runtimes.pipeline.classify import in_batches
 
     if isinstance(xs, list):  # raw images of many sizes: one at a time
-        got = np.concatenate([rt.infer(x) for x in xs])
+        got = np.concatenate([rt.infer(x[None]) for x in xs])
     else:
         got = in_batches(rt.infer, xs, rt.inputs[0].static_batch or 8)
     c = tol(e2e_ref[ok_idx], got)
