@@ -72,15 +72,22 @@ CLIENT = textwrap.dedent("""
 """)
 
 
-def test_a_client_with_only_onnxruntime_and_opencv_answers_as_the_torch_pipeline(tmp_path):
+@pytest.fixture(scope="module")
+def raw_export(tmp_path_factory):
+    """(model, its torchvision pipeline, the --embed-preprocessing file, the export's report)."""
     torch.manual_seed(0)
     model = create_model("simple_cnn", num_classes=10).eval()
     with torch.no_grad():  # spread the logits: probabilities that say something
         model.fc2.weight.mul_(8.0)
     tf = T.Compose([T.Resize(40, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
                     T.Normalize((0.48, 0.46, 0.41), (0.23, 0.22, 0.23))])
-    out = tmp_path / "raw.onnx"
+    out = tmp_path_factory.mktemp("embed") / "raw.onnx"
     report = edgecv.export(model, out, transforms=tf, embed_preprocessing=True, say=lambda *a: None)
+    return model, tf, out, report
+
+
+def test_a_client_with_only_onnxruntime_and_opencv_answers_as_the_torch_pipeline(raw_export, tmp_path):
+    model, tf, out, report = raw_export
     assert report.embedded["top1_equal"] and report.embedded["max_prob_diff"] <= 1e-3
     paths = []
     for i, img in enumerate(_photos()):
@@ -116,7 +123,7 @@ def test_a_client_with_only_onnxruntime_and_opencv_answers_as_the_torch_pipeline
         Preprocessor(read_spec(out))
 
 
-def test_eval_serve_and_streams_answer_with_the_embedded_file_as_with_the_plain_one(tmp_path):
+def test_eval_serve_and_streams_answer_with_the_embedded_file_as_with_the_plain_one(raw_export, tmp_path):
     """Every deploy path that decodes images (eval on folders and arrays, serve's request handler, a
     video stream) feeds an --embed-preprocessing file the images and gets the plain export's answers."""
     import cv2
@@ -125,14 +132,9 @@ def test_eval_serve_and_streams_answer_with_the_embedded_file_as_with_the_plain_
     from edgecv.runtimes.evaluate import LabelledData
     from edgecv.runtimes.serve.triton_server import ImageClassifier
 
-    torch.manual_seed(0)
-    model = create_model("simple_cnn", num_classes=10).eval()
-    with torch.no_grad():
-        model.fc2.weight.mul_(8.0)
-    tf = T.Compose([T.Resize(40), T.CenterCrop(32), T.ToTensor(), T.Normalize((0.5,) * 3, (0.25,) * 3)])
-    plain, raw = tmp_path / "plain.onnx", tmp_path / "raw.onnx"
+    model, tf, raw, _ = raw_export
+    plain = tmp_path / "plain.onnx"
     edgecv.export(model, plain, transforms=tf, say=lambda *a: None)
-    edgecv.export(model, raw, transforms=tf, embed_preprocessing=True, say=lambda *a: None)
     photos = _photos()[:8]
     for i, img in enumerate(photos):  # an ImageFolder of photos of many sizes
         (tmp_path / "data" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
