@@ -205,7 +205,11 @@ def export_onnx(checkpoint, options: ExportOptions,
             stage("trace", None, b.note, took=b.t_trace)
             t_o = time.perf_counter()
             finish(b)
-            save(b, tmp)
+            try:
+                save(b, tmp)
+            except InvalidGraph as e:  # the next exporter may write a valid one
+                attempts.reject(b, e.message)
+                continue
             detail = f"{b.summary['nodes']} nodes" + (f", {b.scans} Scan" if b.scans else "") + ", checker ok"
             stage("optimise", None, detail, took=b.t_optimise + time.perf_counter() - t_o)
             if not options.validate:
@@ -257,6 +261,10 @@ def export_onnx(checkpoint, options: ExportOptions,
                         batch_note=attempts.batch_note, attempts=list(attempts.failed))
 
 
+class InvalidGraph(EdgecvError):
+    """An exported graph that ONNX's shape inference or checker refuses."""
+
+
 def _check_graph(path: str) -> None:
     """ONNX shape inference (its shapes kept in the file) and the full checker, on the saved file: no
     copy of the graph in Python, and files past 2 GB (external data) too."""
@@ -266,7 +274,7 @@ def _check_graph(path: str) -> None:
         onnx.shape_inference.infer_shapes_path(path, path, check_type=True, strict_mode=True)
         onnx.checker.check_model(path, full_check=True)
     except Exception as e:  # noqa: BLE001
-        raise EdgecvError("the exported graph does not pass the ONNX checker: "
+        raise InvalidGraph("the exported graph does not pass the ONNX checker: "
                           f"{str(e).splitlines()[0][:200]}") from None
 
 

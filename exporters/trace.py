@@ -155,6 +155,27 @@ class Built:
         return f"{EXPORTER_NAMES[self.exporter]}, {'dynamic batch' if self.dynamic else f'batch {self.batch}'}"
 
 
+def register_loose_constants(model) -> int:
+    """Constants onnxscript's optimizer (run on the dynamo exporter's graph) leaves as values that no
+    node produces and no initializer holds: the saved graph reads a name nothing defines and the ONNX
+    checker refuses it ("must be topologically sorted").  Seen with torch.clamp's buffer bounds in
+    timm/gemma4_vit_167m (``mul_121_min_1``: a renamed copy of one clamp's bounds for the next).
+    Registers each as an initializer; returns how many."""
+    if model is None or not hasattr(model, "graph"):
+        return 0
+    graph = model.graph
+    known = set(graph.initializers) | {v.name for v in graph.inputs}
+    n = 0
+    for node in graph:
+        for v in node.inputs:
+            if (v is not None and v.producer() is None and v.const_value is not None and v.name
+                    and v.name not in known):
+                graph.register_initializer(v)
+                known.add(v.name)
+                n += 1
+    return n
+
+
 class Attempts:
     """The graphs to try, in order (see the module doc); ``validate`` judges one, ``give_up`` raises
     the error that explains why none was kept."""
@@ -197,6 +218,10 @@ class Attempts:
             self.batch_fixed.append(label)
         warn(f"{label}: {why}")
 
+    def reject(self, built: Built, why: str) -> None:
+        """A built graph not kept for a reason found after building (the ONNX checker's)."""
+        self._fail(built.label, why)
+
     def _note(self, which: str, batch) -> str:
         name = EXPORTER_NAMES[which] + (" (default)" if which == "dynamo" and not self.failed else "")
         if batch != "dynamic" and self.batch_fixed:
@@ -221,6 +246,7 @@ class Attempts:
         t = time.perf_counter()
         if hasattr(artifact, "optimize"):  # dynamo: onnxscript constant folding + dead-code removal
             artifact.optimize()
+            register_loose_constants(getattr(artifact, "model", None))
         proto = getattr(artifact, "model_proto", artifact)
         scans = expand_scan_nodes(proto)
         first = proto.graph.input[0].type.tensor_type.shape.dim[0]

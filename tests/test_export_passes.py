@@ -149,3 +149,59 @@ def test_swin_windows_pass_exports_fewer_data_moves():
     zero_pads = lambda p: sum(n.op_type == "Pad" and not _pads(p, n).any() for n in p.graph.node)  # noqa: E731
     assert zero_pads(windows) == 0 and ops(windows, "Pad") <= ops(plain, "Pad")
     assert len(windows.graph.node) < len(plain.graph.node)
+
+
+class _ClampedLinear(nn.Linear):
+    """timm's Gemma4ClippableLinear: input and output clamped by scalar buffers (+-inf until loaded)."""
+
+    def __init__(self):
+        super().__init__(16, 16)
+        for name, v in (("input_min", -1e30), ("input_max", 1e30), ("output_min", -1e30), ("output_max", 1e30)):
+            self.register_buffer(name, torch.tensor(v))
+
+    def forward(self, x):
+        x = torch.clamp(x, self.input_min, self.input_max)
+        return torch.clamp(super().forward(x), self.output_min, self.output_max)
+
+
+class _Clamped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 8, stride=8)
+        self.q, self.k, self.v = _ClampedLinear(), _ClampedLinear(), _ClampedLinear()
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        y = self.conv(x).mean((2, 3)) * 3.0
+        return self.head(self.q(y) + self.k(y) * self.v(y))
+
+
+def test_clamp_bounds_the_dynamo_exporter_leaves_unregistered_are_repaired(tmp_path, monkeypatch):
+    """onnxscript's optimizer, run on the dynamo exporter's graph, gives clamps renamed copies of their
+    buffer bounds that it never registers (the file reads a name nothing defines: "Nodes in a graph must
+    be topologically sorted"); seen on timm/gemma4_vit_167m.  Export registers them and keeps the
+    dynamo graph."""
+    import onnx
+
+    import edgecv
+    from edgecv.exporters.trace import register_loose_constants
+
+    torch.manual_seed(0)
+    model = _Clamped().eval()
+    prog = torch.onnx.export(model, (torch.randn(2, 3, 32, 32),), dynamo=True, optimize=True,
+                             dynamic_shapes=({0: torch.export.Dim("batch")},))
+    with pytest.raises(Exception, match="topologically sorted"):  # the upstream graph as it comes
+        onnx.checker.check_model(prog.model_proto, full_check=True)
+    assert register_loose_constants(prog.model) > 0
+    onnx.checker.check_model(prog.model_proto, full_check=True)
+    report = edgecv.export(model, tmp_path / "m.onnx", imgsz=(32, 32), say=lambda *a: None)
+    res = report.onnx
+    assert res.exporter == "dynamo" and not res.attempts, (res.exporter_note, res.attempts)
+    assert res.validation.max_rel < 1e-4
+    # unrepaired, the checker refuses dynamo's graph: the TorchScript exporter's is kept, the reason said
+    import edgecv.exporters.trace as trace
+
+    monkeypatch.setattr(trace, "register_loose_constants", lambda model: 0)
+    res = edgecv.export(model, tmp_path / "m2.onnx", imgsz=(32, 32), say=lambda *a: None).onnx
+    assert res.exporter == "torchscript" and res.validation.max_rel < 1e-4
+    assert len(res.attempts) == 1 and "does not pass the ONNX checker" in res.attempts[0]
