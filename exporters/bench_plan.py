@@ -33,6 +33,17 @@ def _tensorrt_reason() -> str | None:
     return None if _gpu() else "no CUDA device here"
 
 
+def _fp16_reason() -> str | None:
+    """Why ONNX Runtime fp16 is not timed here (None: it is)."""
+    if not _gpu():
+        return "not timed on a CPU (ONNX Runtime's CPU kernels run fp16 through casts; it is a GPU precision)"
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "a CUDA device, but CUDAExecutionProvider is not in this onnxruntime build (pip install onnxruntime-gpu)"
+    return None
+
+
 def plan(models: list[Path], backends: list[str], workdir: Path, calib: Path | None, say) -> tuple[list[Candidate], list[str]]:
     """(candidates, skip reasons)."""
     cands: list[Candidate] = []
@@ -68,11 +79,13 @@ def plan(models: list[Path], backends: list[str], workdir: Path, calib: Path | N
             else:
                 skips.append(f"{group} int8: no {int8.name} beside the checkpoint; pass --calib DIR to quantize one")
             fp16 = stem.with_name(f"{stem.name}.fp16.onnx")
-            if not _gpu():
-                skips.append(f"{group} fp16: not timed on a CPU (ONNX Runtime's CPU kernels run fp16 through "
-                             "casts; it is a GPU precision)")
+            why = _fp16_reason()
+            if why:
+                skips.append(f"{group} fp16: {why}")
             elif fp16.exists():
                 cands.append(Candidate(fp16, "onnxruntime", group=group, label="onnxruntime fp16", flops_from=fp32))
+            else:
+                skips.append(f"{group} fp16: no {fp16.name} beside the checkpoint; export one with --precision fp16")
         if "tensorrt" in backends:
             reason = _tensorrt_reason()
             engine = stem.with_suffix(".engine")
