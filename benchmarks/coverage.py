@@ -221,6 +221,8 @@ def sweep(models: list[str], limit_s: float, retry_failed: bool, again: bool = F
     todo = [m for m in models if again or m not in done or (retry_failed and done[m].get("status") != "pass")]
     print(f"{len(models)} models, {len(models) - len(todo)} done already, {len(todo)} to go", flush=True)
     for i, arch in enumerate(todo, 1):
+        if done_rows().get(arch) not in (None, done.get(arch)):  # a parallel sweep wrote it meanwhile
+            continue
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="edgecv-coverage-") as tmp:
             cmd = [sys.executable, __file__, "--one", arch, "--workdir", tmp]
@@ -312,6 +314,8 @@ def main():
     ap.add_argument("--report", action="store_true", help="only rewrite coverage.md")
     ap.add_argument("--refresh-picks", action="store_true", help="pick the timm models again (6 min)")
     ap.add_argument("--shard", default="0/1", help="K/N: run every N-th model starting at K (parallel sweeps)")
+    ap.add_argument("--reverse", action="store_true", help="last model first: a second sweep of one list meets "
+                    "the first in the middle (each skips what the other wrote)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -330,7 +334,8 @@ def main():
         models = ([] if a.only == "timm" else torchvision_models())
         models += [] if a.only == "torchvision" else [f"timm/{n}" for n in timm_picks(a.refresh_picks)]
     k, n = (int(x) for x in a.shard.split("/"))
-    sweep(models[k::n], a.limit, a.retry_failed, a.again)
+    models = models[k::n]
+    sweep(models[::-1] if a.reverse else models, a.limit, a.retry_failed, a.again)
 
 
 if __name__ == "__main__":
