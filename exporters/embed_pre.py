@@ -115,6 +115,9 @@ def build(spec: ModelSpec, output: str, opset: int, ir_version: int):
     if spec.interpolation not in _FILTER_SUPPORT:
         raise EdgecvError(f"--embed-preprocessing supports bilinear and bicubic resizing, not {spec.interpolation}",
                           "deploy with edgecv's runtime, or send images already at the model's input size")
+    if spec.resize_edge != "shorter" and spec.resize is not None:
+        raise EdgecvError("--embed-preprocessing does not build a letterbox (resize_edge longer: timm's border mode) yet",
+                          "deploy with edgecv's runtime, or export without --embed-preprocessing")
     g = _Graph()
     gray = spec.channel_order == "GRAY"
     x = g.op("Transpose", g.op("Cast", IMAGE, to=11), perm=[0, 3, 1, 2])  # (N, C, H, W) float64

@@ -104,6 +104,45 @@ def test_upscaling_tiny_digits_and_images_smaller_than_the_crop():
     assert np.abs(ref - got).max() <= 1 / 255 / 0.224 * 1.001
 
 
+@pytest.mark.parametrize("size,crop_pct,interp", [((3, 546, 546), 1.0, "bicubic"), ((3, 64, 96), 0.9, "bilinear")],
+                         ids=["deepseek_vit", "crop-after-fit"])
+def test_timm_border_mode_is_a_letterbox_padded_with_the_mean(size, crop_pct, interp):
+    """timm's "border" eval transform (ResizeKeepRatio(longest=1) + CenterCropOrPad with the mean
+    colour; timm/deepseek_vit_412m's) as a spec: the deploy pipeline and the spec's torchvision
+    pipeline give timm's pixels on photos taller, wider, larger and smaller than the box."""
+    from timm.data import create_transform
+    from timm.models import PretrainedCfg
+
+    from edgecv.models.timm_models import timm_spec_fields
+
+    mean, std = (0.48, 0.46, 0.41), (0.27, 0.26, 0.28)
+    pcfg = PretrainedCfg(input_size=size, crop_pct=crop_pct, crop_mode="border", interpolation=interp, mean=mean,
+                         std=std)
+    from edgecv.loaders.pipelines import installed_resampler
+
+    spec = ModelSpec(arch="x", num_classes=3, resampler=installed_resampler(), **timm_spec_fields(pcfg))
+    assert spec.resize_edge == "longer" and spec.pad_fill == (122, 117, 105)
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    from edgecv.errors import EdgecvError
+
+    for bad, msg in (({"pad_fill": [300, 0, 0]}, "pad_fill must be 3 grey levels"), ({"pad_fill": "x"}, "pad_fill"),
+                     ({"resize_edge": "sideways"}, "resize_edge")):
+        with pytest.raises(EdgecvError, match=msg):
+            ModelSpec.from_dict({**spec.to_dict(), **bad})
+    timm_tf = create_transform(input_size=size, crop_pct=crop_pct, crop_mode="border", interpolation=interp,
+                               mean=mean, std=std)
+    pre, ours_tv = Preprocessor(spec), eval_transform(spec)
+    for img in _photos()[:6]:
+        h, w = img.shape[:2]
+        for part in (img, img[:, : w // 3], img[: h // 4]):
+            im = Image.fromarray(np.ascontiguousarray(part))
+            want = timm_tf(im).numpy()
+            np.testing.assert_allclose(ours_tv(im).numpy(), want, atol=1e-6)
+            assert np.abs(pre(np.asarray(im)) - want).max() <= 1 / 255 / min(std) * 1.001
+            bgr = np.ascontiguousarray(np.asarray(im)[:, :, ::-1])
+            assert np.abs(pre(bgr, "BGR") - want).max() <= 1 / 255 / min(std) * 1.001  # the fill reordered too
+
+
 def _png_bytes(pil_img, **kw):
     import io
 

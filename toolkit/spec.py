@@ -23,6 +23,10 @@ CROP_RULES = ("round", "floor")
 # Where an image smaller than the crop sits once padded with zeros: torchvision (and Hugging Face's
 # torchvision backend) put the odd pixel of padding after it, Hugging Face's PIL backend before it.
 PAD_RULES = ("floor", "ceil")
+# Which side ``resize`` sets: torchvision's Resize(int) sets the shorter one and crops; timm's "border"
+# crop mode (``ResizeKeepRatio(longest=1)``, then ``CenterCropOrPad`` with the mean colour) fits the
+# longer one into the box and pads: a letterbox.  ``pad_fill``: the padding's grey level per channel.
+RESIZE_EDGES = ("shorter", "longer")
 # The resampler the model's pipeline resizes with, as its rounding differs (up to a dozen grey levels on
 # bicubic warps): Pillow <= 12 resamples horizontally first; Pillow 13 vertically first when the height
 # shrinks by more than twice as many pixels as the width; torch's antialiased uint8 kernel (Hugging
@@ -75,7 +79,10 @@ class ModelSpec:
     integer, as torchvision and Hugging Face both do; ``None``: resize straight to ``input_size``),
     centre-crop to ``input_size`` (its offset rounded or floored by ``crop_rule``; an image smaller
     than the crop is zero-padded first, the odd pixel placed by ``pad_rule``), scale to [0, 1],
-    subtract ``mean``, divide by ``std``, lay out as ``layout`` (NCHW).  How the training loader decoded files is part of it:
+    subtract ``mean``, divide by ``std``, lay out as ``layout`` (NCHW).  ``resize_edge="longer"`` makes
+    it a letterbox instead (timm's "border" mode): the image scaled to fit inside ``resize`` (an int:
+    a square box), each side rounded, then padded with ``pad_fill`` to the crop.
+    How the training loader decoded files is part of it:
     ``exif_transpose`` (torchvision's default loader does not apply EXIF orientation;
     ``ImageOps.exif_transpose`` does) and ``high_bit_depth`` (see ``HIGH_BIT_DEPTHS``).
     ``scores`` says whether the output is logits (softmax applies) or already (log-)probabilities;
@@ -95,6 +102,8 @@ class ModelSpec:
     high_bit_depth: str = "pil"
     crop_rule: str = "round"
     pad_rule: str = "floor"
+    resize_edge: str = "shorter"
+    pad_fill: tuple[int, ...] = ()  # grey levels, in channel_order; () pads with 0
     resampler: str = "pillow12"
     labels: list[str] = field(default_factory=list)
     scores: str = "logits"
@@ -139,6 +148,11 @@ class ModelSpec:
             raise EdgecvError(f"spec resampler {self.resampler!r} is not one of {RESAMPLERS}")
         if self.pad_rule not in PAD_RULES:
             raise EdgecvError(f"spec pad_rule {self.pad_rule!r} is not one of {PAD_RULES}")
+        if self.resize_edge not in RESIZE_EDGES:
+            raise EdgecvError(f"spec resize_edge {self.resize_edge!r} is not one of {RESIZE_EDGES}")
+        if self.pad_fill and (len(self.pad_fill) != self.channels or not all(0 <= v <= 255 for v in self.pad_fill)):
+            raise EdgecvError(f"spec pad_fill must be {self.channels} grey levels 0..255 for {self.channel_order} "
+                              f"(or empty), got {self.pad_fill}")
         if self.high_bit_depth not in HIGH_BIT_DEPTHS:
             raise EdgecvError(f"spec high_bit_depth {self.high_bit_depth!r} is not one of {HIGH_BIT_DEPTHS}")
         self.exif_transpose = bool(self.exif_transpose)
@@ -166,6 +180,10 @@ class ModelSpec:
             except (TypeError, ValueError):
                 raise field_error(name, getattr(self, name), "a list of numbers") from None
         try:
+            self.pad_fill = tuple(int(v) for v in self.pad_fill)
+        except (TypeError, ValueError):
+            raise field_error("pad_fill", self.pad_fill, "a list of grey levels") from None
+        try:
             self.num_classes = int(self.num_classes)
         except (TypeError, ValueError):
             raise field_error("num_classes", self.num_classes, "an integer") from None
@@ -186,7 +204,7 @@ class ModelSpec:
         for name, kind in (("arch", str), ("labels", list), ("provenance", dict), ("model_kwargs", dict),
                            ("extra", dict), ("interpolation", str), ("channel_order", str), ("scores", str),
                            ("layout", str), ("high_bit_depth", str), ("crop_rule", str), ("pad_rule", str),
-                           ("resampler", str)):
+                           ("resampler", str), ("resize_edge", str)):
             value = getattr(self, name)
             if name == "labels" and isinstance(value, tuple):
                 self.labels = value = list(value)
@@ -214,6 +232,7 @@ class ModelSpec:
         d["input_size"] = list(self.input_size)
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
+        d["pad_fill"] = list(self.pad_fill)
         if isinstance(self.resize, tuple):
             d["resize"] = list(self.resize)
         return d

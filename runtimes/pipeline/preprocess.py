@@ -179,7 +179,7 @@ def vertical_first(h: int, w: int, oh: int, ow: int, resampler: str) -> bool:
 
 
 def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear", crop_rule: str = "round",
-                    pad_rule: str = "floor", resampler: str = "pillow12") -> np.ndarray:
+                    pad_rule: str = "floor", resampler: str = "pillow12", fill=()) -> np.ndarray:
     """PIL ``resize(out_hw)`` + a centre crop to ``crop_hw`` of an (H, W, C) uint8 image, returned as
     float32 (C, th, tw) holding integer grey levels.  ``crop_rule`` / ``pad_rule`` / ``order``: see
     ``ModelSpec``.  Only the rows and columns that survive the crop are computed; the plan is cached
@@ -188,13 +188,15 @@ def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear", 
     (oh, ow), (th, tw) = out_hw, crop_hw
     if interpolation != "nearest" and vertical_first(h, w, oh, ow, resampler):
         # the vertical pass first is the horizontal-first order on the transposed image
-        t = resize_crop_chw(img.transpose(1, 0, 2), (ow, oh), (tw, th), interpolation, crop_rule, pad_rule)
+        t = resize_crop_chw(img.transpose(1, 0, 2), (ow, oh), (tw, th), interpolation, crop_rule, pad_rule,
+                            fill=fill)
         return np.ascontiguousarray(t.transpose(0, 2, 1))
-    if th > oh or tw > ow:  # too small: zero-padded to the crop first (torchvision and HF alike)
+    if th > oh or tw > ow:  # too small: padded to the crop first (zeros in torchvision and HF; ``fill``)
         full = resize_crop_chw(img, out_hw, (oh, ow), interpolation, resampler=resampler)
         ph, pw = max(th - oh, 0), max(tw - ow, 0)
         before = (ph // 2, pw // 2) if pad_rule == "floor" else ((ph + 1) // 2, (pw + 1) // 2)
-        full = np.pad(full, ((0, 0), (before[0], ph - before[0]), (before[1], pw - before[1])))
+        pad = ((before[0], ph - before[0]), (before[1], pw - before[1]))
+        full = np.stack([np.pad(ch, pad, constant_values=(fill[i] if fill else 0)) for i, ch in enumerate(full)])
         top, left = crop_box(full.shape[1], full.shape[2], th, tw, crop_rule)
         return full[:, top:top + th, left:left + tw]
     horiz, vert, first, last, left = _plan(h, w, oh, ow, th, tw, interpolation, crop_rule, resampler)
@@ -212,11 +214,16 @@ def resize_crop_chw(img: np.ndarray, out_hw, crop_hw, interpolation="bilinear", 
     return v.reshape(nb, c, tw, -1).transpose(1, 0, 3, 2).reshape(c, -1, tw)[:, :th]
 
 
-def resized_size(h: int, w: int, resize, input_size) -> tuple[int, int]:
+def resized_size(h: int, w: int, resize, input_size, edge: str = "shorter") -> tuple[int, int]:
     """torchvision ``Resize``: an int resizes the shorter side (the longer is truncated), (H, W) is
-    exact, ``None`` means exactly ``input_size``."""
+    exact, ``None`` means exactly ``input_size``.  ``edge="longer"``: timm's ``ResizeKeepRatio``
+    (longest=1), the image scaled to fit inside ``resize`` (an int: a square), each side rounded."""
     if resize is None:
         return tuple(input_size)
+    if edge == "longer":
+        bh, bw = (resize, resize) if isinstance(resize, int) else resize
+        ratio = max(h / bh, w / bw)
+        return max(int(round(h / ratio)), 1), max(int(round(w / ratio)), 1)
     if isinstance(resize, (tuple, list)):
         return int(resize[0]), int(resize[1])
     short, long = (h, w) if h <= w else (w, h)
@@ -279,8 +286,9 @@ class Preprocessor:
             img = np.repeat(img[..., None], 3, axis=2)
         if s.channel_order == "GRAY":
             img = to_gray(img, order)[..., None]
-        out_hw = resized_size(img.shape[0], img.shape[1], s.resize, s.input_size)
-        x = resize_crop_chw(img, out_hw, s.input_size, s.interpolation, s.crop_rule, s.pad_rule, s.resampler)
+        out_hw = resized_size(img.shape[0], img.shape[1], s.resize, s.input_size, s.resize_edge)
+        fill = s.pad_fill[::-1] if s.pad_fill and s.channel_order != "GRAY" and s.channel_order != order else s.pad_fill
+        x = resize_crop_chw(img, out_hw, s.input_size, s.interpolation, s.crop_rule, s.pad_rule, s.resampler, fill)
         if s.channel_order != "GRAY" and s.channel_order != order:
             x = x[::-1]
         return x * self.scale + self.shift

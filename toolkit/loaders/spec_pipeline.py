@@ -21,8 +21,9 @@ class CenterCrop:
     ``crop_rule="round"`` and ``pad_rule="floor"``, Hugging Face's processors' for ``floor`` and
     the pad rule of their backend."""
 
-    def __init__(self, size, crop_rule: str = "round", pad_rule: str = "floor"):
+    def __init__(self, size, crop_rule: str = "round", pad_rule: str = "floor", fill=()):
         self.size, self.crop_rule, self.pad_rule = tuple(size), crop_rule, pad_rule
+        self.fill = tuple(fill) if len(fill) != 1 else fill[0]  # PIL: one int for "L", a tuple for "RGB"
 
     def __call__(self, im):
         from PIL import Image
@@ -34,22 +35,42 @@ class CenterCrop:
         if th > h or tw > w:  # zero padding first, the odd pixel placed by the pad rule
             ph, pw = max(th - h, 0), max(tw - w, 0)
             top, left = (ph // 2, pw // 2) if self.pad_rule == "floor" else ((ph + 1) // 2, (pw + 1) // 2)
-            canvas = Image.new(im.mode, (w + pw, h + ph), 0)
+            canvas = Image.new(im.mode, (w + pw, h + ph), self.fill or 0)
             canvas.paste(im, (left, top))
             im, (w, h) = canvas, canvas.size
         top, left = crop_box(h, w, th, tw, self.crop_rule)
         return im.crop((left, top, left + tw, top + th))
 
 
+class ResizeLonger:
+    """timm's ``ResizeKeepRatio(longest=1)`` (PIL in, PIL out): fit inside the box, sides rounded."""
+
+    def __init__(self, box, interpolation: str):
+        self.box, self.interpolation = box, interpolation
+
+    def __call__(self, im):
+        from PIL import Image
+
+        from edgecv.runtimes.pipeline.preprocess import resized_size
+
+        h, w = resized_size(im.size[1], im.size[0], self.box, None, "longer")
+        modes = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+        return im.resize((w, h), modes[self.interpolation])
+
+
 def eval_transform(spec: ModelSpec):
     """PIL image (any mode) -> normalised CHW float tensor."""
     steps = [T.Lambda(lambda im: im.convert(pil_mode(spec)))]
-    if spec.resize is None:
+    fill = spec.pad_fill[::-1] if spec.pad_fill and spec.channel_order == "BGR" else spec.pad_fill  # PIL is RGB
+    if spec.resize is not None and spec.resize_edge == "longer":
+        steps += [ResizeLonger(spec.resize, spec.interpolation),
+                  CenterCrop(spec.input_size, spec.crop_rule, spec.pad_rule, fill)]
+    elif spec.resize is None:
         steps.append(T.Resize(spec.input_size, interpolation=_MODES[spec.interpolation], antialias=True))
     else:
         steps += [T.Resize(spec.resize, interpolation=_MODES[spec.interpolation], antialias=True),
-                  T.CenterCrop(spec.input_size) if (spec.crop_rule, spec.pad_rule) == ("round", "floor")
-                  else CenterCrop(spec.input_size, spec.crop_rule, spec.pad_rule)]
+                  T.CenterCrop(spec.input_size) if (spec.crop_rule, spec.pad_rule, fill) == ("round", "floor", ())
+                  else CenterCrop(spec.input_size, spec.crop_rule, spec.pad_rule, fill)]
     steps += _to_tensor(spec)
     return T.Compose(steps)
 

@@ -19,6 +19,8 @@ class PretrainedCfg:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     channel_order: str = "RGB"
+    resize_edge: str = "shorter"  # "longer": a letterbox (timm's border crop mode), padded with pad_fill
+    pad_fill: tuple[int, ...] = ()
     num_classes: int = 1000
     labels: tuple[str, ...] = ()
     # Smallest input a test may feed (None: input_size).  Lets the registry test stay fast.
@@ -116,6 +118,7 @@ def default_spec(name: str, *, num_classes: int | None = None, labels=None, mode
     elif kwargs.get("in_chans") == 3 and channel_order == "GRAY":
         channel_order = "RGB"
     mean, std = per_channel(cfg.mean, channel_order), per_channel(cfg.std, channel_order)
+    fill = tuple(round(v) for v in per_channel(cfg.pad_fill, channel_order)) if cfg.pad_fill else ()
     return ModelSpec(arch=name, num_classes=n, input_size=input_size, resize=resize,
-                     interpolation=cfg.interpolation, mean=mean, std=std,
-                     channel_order=channel_order, labels=list(labels), model_kwargs=kwargs)
+                     interpolation=cfg.interpolation, mean=mean, std=std, resize_edge=cfg.resize_edge,
+                     pad_fill=fill, channel_order=channel_order, labels=list(labels), model_kwargs=kwargs)

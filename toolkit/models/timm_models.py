@@ -8,8 +8,8 @@ from edgecv.models.registry import Entry, PretrainedCfg
 def timm_spec_fields(pcfg) -> dict:
     """PretrainedCfg fields of timm's eval transform (``transforms_imagenet_eval``) for a pretrained_cfg:
     ``center`` resizes the shorter side to floor(size / crop_pct) and centre-crops (torchvision's
-    round); ``squash`` resizes each side to floor(side / crop_pct) and crops.  ``border`` (the longer
-    side, then padding with the mean) has no spec form: the export's preprocessing check refuses it."""
+    round); ``squash`` resizes each side to floor(side / crop_pct) and crops; ``border`` fits the image
+    inside floor(size / crop_pct) (sides rounded) and pads with the mean colour (``resize_edge="longer"``)."""
     c, h, w = pcfg.input_size
     crop_pct = pcfg.crop_pct or 0.875
     scale = (math.floor(h / crop_pct), math.floor(w / crop_pct))
@@ -18,8 +18,12 @@ def timm_spec_fields(pcfg) -> dict:
     else:
         resize = scale[0]
     interp = pcfg.interpolation if pcfg.interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
+    border = {}
+    if getattr(pcfg, "crop_mode", "center") == "border":
+        border = {"resize": scale if scale[0] != scale[1] else scale[0], "resize_edge": "longer",
+                  "pad_fill": tuple(round(255 * v) for v in pcfg.mean)}
     return {"input_size": (h, w), "resize": resize, "interpolation": interp, "mean": tuple(pcfg.mean),
-            "std": tuple(pcfg.std), "channel_order": "GRAY" if c == 1 else "RGB"}
+            "std": tuple(pcfg.std), "channel_order": "GRAY" if c == 1 else "RGB", **border}
 
 
 def timm_entry(name: str) -> Entry:

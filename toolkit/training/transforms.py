@@ -5,7 +5,7 @@ from torchvision import transforms as T
 
 from edgecv.spec import ModelSpec
 
-from edgecv.loaders.spec_pipeline import _MODES, _to_tensor, eval_transform, pil_mode  # noqa: F401  (re-exported)
+from edgecv.loaders.spec_pipeline import _MODES, ResizeLonger, _to_tensor, eval_transform, pil_mode  # noqa: F401
 
 
 def train_transform(spec: ModelSpec, augment: bool, flip: bool = True):
@@ -13,7 +13,9 @@ def train_transform(spec: ModelSpec, augment: bool, flip: bool = True):
     if not augment:
         return eval_transform(spec)
     steps = [T.Lambda(lambda im: im.convert(pil_mode(spec)))]
-    if spec.resize is not None:
+    if spec.resize is not None and spec.resize_edge == "longer":
+        steps.append(ResizeLonger(spec.resize, spec.interpolation))
+    elif spec.resize is not None:
         steps.append(T.Resize(spec.resize, interpolation=_MODES[spec.interpolation], antialias=True))
     steps += [T.RandomRotation(10),
               T.RandomResizedCrop(spec.input_size, scale=(0.8, 1.0), ratio=(0.9, 1.1),
