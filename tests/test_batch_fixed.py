@@ -113,9 +113,9 @@ def test_an_unstable_model_is_called_unstable_not_a_bad_export(tricks, tmp_path)
     assert any("numerically unstable" in n and "float64" in n for n in res.validation.notes)
 
 
-def test_a_model_whose_answers_ignore_the_input_is_said_to_validate_nothing(tmp_path):
+def test_a_model_whose_answers_ignore_the_input_is_said_to_validate_nothing(tmp_path, capsys):
     """torchvision's ViTs start with a zero head: every logit 0 for every input, so a wrong file would
-    validate too.  The export says so; with the head drawn at random it does not."""
+    validate too.  Export and verify say so; with the head drawn at random they do not."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 14 * 14, 5)).eval()
     torch.nn.init.zeros_(model[2].weight)
@@ -123,6 +123,9 @@ def test_a_model_whose_answers_ignore_the_input_is_said_to_validate_nothing(tmp_
     said = []
     res = edgecv.export(model, tmp_path / "m.onnx", say=said.append, **STATED).onnx
     assert any("cannot tell a right file from a wrong one" in n for n in res.validation.notes)
+    capsys.readouterr()
+    edgecv.verify(model, [tmp_path / "m.onnx"], images=[], batch_sizes=(1, 2), seeds=(0,), **STATED)
+    assert "cannot tell a right file from a wrong one" in capsys.readouterr().err
     torch.nn.init.normal_(model[2].weight)
     res = edgecv.export(model, tmp_path / "m.onnx", **STATED).onnx
     assert not any("cannot tell" in n for n in res.validation.notes)
