@@ -49,13 +49,12 @@ class ResizeLonger:
         self.box, self.interpolation = box, interpolation
 
     def __call__(self, im):
-        from PIL import Image
+        from torchvision.transforms import functional as F
 
         from edgecv.runtimes.pipeline.preprocess import resized_size
 
         h, w = resized_size(im.size[1], im.size[0], self.box, None, "longer")
-        modes = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
-        return im.resize((w, h), modes[self.interpolation])
+        return F.resize(im, [h, w], interpolation=_MODES[self.interpolation], antialias=True)
 
 
 def eval_transform(spec: ModelSpec):
