@@ -176,6 +176,13 @@ def register_loose_constants(model) -> int:
     return n
 
 
+def _warned(val):
+    """The kept file's validation, each of its notes said once as a warning."""
+    for note in val.notes:
+        warn(note)
+    return val
+
+
 class Attempts:
     """The graphs to try, in order (see the module doc); ``validate`` judges one, ``give_up`` raises
     the error that explains why none was kept."""
@@ -263,7 +270,7 @@ class Attempts:
         batches = [1, 3] if built.dynamic else [built.batch]
         val = V.validate_onnx(path, self.reference, self.spec, batches, self.tol)
         if val.ok:
-            return val
+            return _warned(val)
         if built.dynamic:
             at_traced = V.validate_onnx(path, self.reference, self.spec, [2], self.tol)
             if at_traced.ok:
@@ -277,8 +284,7 @@ class Attempts:
             against64 = V.validate_onnx(path, self.reference, self.spec, batches, loose, fp64=True)
             if against64.ok:
                 against64.notes.append(self._unstable_words() + f"; held to float64 torch within {loose.atol:.3g}")
-                warn(against64.notes[-1])
-                return against64
+                return _warned(against64)
         self.wrong.append((built.label, val))
         self._fail(built.label, f"validation failed ({val.worst()})")
         return None

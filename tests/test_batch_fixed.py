@@ -123,7 +123,7 @@ def test_a_model_whose_answers_ignore_the_input_is_said_to_validate_nothing(tmp_
     said = []
     res = edgecv.export(model, tmp_path / "m.onnx", say=said.append, **STATED).onnx
     assert any("cannot tell a right file from a wrong one" in n for n in res.validation.notes)
-    capsys.readouterr()
+    assert capsys.readouterr().err.count("cannot tell a right file from a wrong one") == 1
     edgecv.verify(model, [tmp_path / "m.onnx"], images=[], batch_sizes=(1, 2), seeds=(0,), **STATED)
     assert "cannot tell a right file from a wrong one" in capsys.readouterr().err
     torch.nn.init.normal_(model[2].weight)

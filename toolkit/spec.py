@@ -215,6 +215,12 @@ class ModelSpec:
     def channels(self) -> int:
         return 1 if self.channel_order == "GRAY" else 3
 
+    def fill_in(self, order: str) -> tuple[int, ...]:
+        """``pad_fill`` for an image whose channels are in ``order`` (RGB or BGR) before they are put in
+        ``channel_order``: reversed when the two orders differ."""
+        swap = self.pad_fill and self.channel_order != "GRAY" and self.channel_order != order
+        return self.pad_fill[::-1] if swap else self.pad_fill
+
     def assumed(self, names=PREPROCESSING_FIELDS) -> list[str]:
         """The fields among ``names`` nobody stated, read or inferred: defaults edgecv assumed."""
         return [n for n in names if self.provenance.get(n) == "assumed"]

@@ -287,8 +287,8 @@ class Preprocessor:
         if s.channel_order == "GRAY":
             img = to_gray(img, order)[..., None]
         out_hw = resized_size(img.shape[0], img.shape[1], s.resize, s.input_size, s.resize_edge)
-        fill = s.pad_fill[::-1] if s.pad_fill and s.channel_order != "GRAY" and s.channel_order != order else s.pad_fill
-        x = resize_crop_chw(img, out_hw, s.input_size, s.interpolation, s.crop_rule, s.pad_rule, s.resampler, fill)
+        x = resize_crop_chw(img, out_hw, s.input_size, s.interpolation, s.crop_rule, s.pad_rule, s.resampler,
+                            s.fill_in(order))
         if s.channel_order != "GRAY" and s.channel_order != order:
             x = x[::-1]
         return x * self.scale + self.shift

@@ -60,7 +60,7 @@ class ResizeLonger:
 def eval_transform(spec: ModelSpec):
     """PIL image (any mode) -> normalised CHW float tensor."""
     steps = [T.Lambda(lambda im: im.convert(pil_mode(spec)))]
-    fill = spec.pad_fill[::-1] if spec.pad_fill and spec.channel_order == "BGR" else spec.pad_fill  # PIL is RGB
+    fill = spec.fill_in("RGB")  # PIL images are RGB (or L)
     if spec.resize is not None and spec.resize_edge == "longer":
         steps += [ResizeLonger(spec.resize, spec.interpolation),
                   CenterCrop(spec.input_size, spec.crop_rule, spec.pad_rule, fill)]
