@@ -9,9 +9,10 @@ input size at run time and each pass rounded and clipped to 0..255 as Pillow doe
 Pillow's pass order, then the centre crop (the spec's rounding), channel order and normalisation.
 float64 keeps the fixed-point sums exact, so the pixels are Pillow's, bit for bit.
 
+timm's letterbox (``resize_edge`` longer) fits the image in the box, and an image that resizes
+smaller than the crop is padded with the spec's ``pad_fill`` (zeros by default), as in numpy.
 Not expressible here: ``nearest`` resizing (Pillow accumulates its source coordinate by repeated
-additions; refused at export) and an image that resizes smaller than the crop (zero padding: ONNX
-Runtime stops on the shape).
+additions; refused at export).
 """
 from __future__ import annotations
 
@@ -103,6 +104,22 @@ def _round_clip(g: _Graph, x: str) -> str:
     return g.op("Clip", g.floor(g.add(x, g.c(0.5))), g.c(0.0), g.c(255.0))
 
 
+def _window(g: _Graph, weights: str, n_out: str, t: float, spec: ModelSpec) -> tuple[str, str]:
+    """The ``t`` rows of one pass's (n_out, n_in) ``weights`` that the centre crop keeps, and which of
+    them lie inside the resized image.  Resized larger than ``t``: the crop's offset (the spec's
+    ``crop_rule``); smaller: the image sits after half the padding (``pad_rule``), and the rows
+    outside it are zero here and the fill in the end (``resize_crop_chw``)."""
+    margin = g.sub(n_out, g.c(t))  # may be negative
+    crop = g.floor(g.div(margin, g.c(2.0))) if spec.crop_rule == "floor" else g.op("Round", g.div(margin, g.c(2.0)))
+    pad = g.op("Neg", g.floor(g.div(g.sub(g.c(0.0) if spec.pad_rule == "floor" else g.c(1.0), margin), g.c(2.0))))
+    offset = g.op("Cast", g.where(g.op("Less", margin, g.c(0.0)), pad, crop), to=7)
+    idx = g.add(g.op("Range", g.c(0, np.int64), g.c(int(t), np.int64), g.c(1, np.int64)), offset)
+    last = g.sub(g.op("Cast", n_out, to=7), g.c(1, np.int64))
+    inside = g.op("And", g.op("GreaterOrEqual", idx, g.c(0, np.int64)), g.op("LessOrEqual", idx, last))
+    picked = g.op("Gather", weights, g.op("Max", g.op("Min", idx, last), g.c(0, np.int64)), axis=0)
+    return g.where(g.op("Unsqueeze", inside, g.c([1], np.int64)), picked, g.c(0.0)), inside
+
+
 def _scalar(g: _Graph, shape: str, axis: int) -> str:
     """Dimension ``axis`` of ``shape`` as a float64 scalar."""
     return g.op("Cast", g.op("Gather", shape, g.c(axis, np.int64), axis=0), to=11)
@@ -115,9 +132,6 @@ def build(spec: ModelSpec, output: str, opset: int, ir_version: int):
     if spec.interpolation not in _FILTER_SUPPORT:
         raise EdgecvError(f"--embed-preprocessing supports bilinear and bicubic resizing, not {spec.interpolation}",
                           "deploy with edgecv's runtime, or send images already at the model's input size")
-    if spec.resize_edge != "shorter" and spec.resize is not None:
-        raise EdgecvError("--embed-preprocessing does not build a letterbox (resize_edge longer: timm's border mode) yet",
-                          "deploy with edgecv's runtime, or export without --embed-preprocessing")
     g = _Graph()
     gray = spec.channel_order == "GRAY"
     x = g.op("Transpose", g.op("Cast", IMAGE, to=11), perm=[0, 3, 1, 2])  # (N, C, H, W) float64
@@ -132,6 +146,10 @@ def build(spec: ModelSpec, output: str, opset: int, ir_version: int):
     th, tw = (float(v) for v in spec.input_size)
     if spec.resize is None:
         oh, ow = g.c(th), g.c(tw)
+    elif spec.resize_edge == "longer":  # timm's letterbox: fit inside the box, each side rounded (half to even)
+        bh, bw = (spec.resize, spec.resize) if isinstance(spec.resize, int) else spec.resize
+        ratio = g.op("Max", g.div(h, g.c(float(bh))), g.div(w, g.c(float(bw))))
+        oh, ow = (g.op("Max", g.op("Round", g.div(side, ratio)), g.c(1.0)) for side in (h, w))
     elif isinstance(spec.resize, (tuple, list)):
         oh, ow = g.c(float(spec.resize[0])), g.c(float(spec.resize[1]))
     else:  # the shorter side to R, the longer truncated (torchvision's Resize(int))
@@ -140,15 +158,8 @@ def build(spec: ModelSpec, output: str, opset: int, ir_version: int):
         new_long = g.floor(g.div(g.mul(r, long), short))
         portrait = g.op("LessOrEqual", h, w)
         oh, ow = g.where(portrait, r, new_long), g.where(portrait, new_long, r)
-    margin_h, margin_w = g.div(g.sub(oh, g.c(th)), g.c(2.0)), g.div(g.sub(ow, g.c(tw)), g.c(2.0))
-    rnd = g.floor if spec.crop_rule == "floor" else (lambda v: g.op("Round", v))  # Round: half to even, as Python
-    top, left = (g.op("Cast", rnd(m), to=7) for m in (margin_h, margin_w))
-    rows = g.op("Slice", _weights(g, h, oh, spec.interpolation, spec.resampler),
-                g.op("Unsqueeze", top, g.c([0], np.int64)),
-                g.op("Unsqueeze", g.add(top, g.c(int(th), np.int64)), g.c([0], np.int64)), g.c([0], np.int64))
-    cols = g.op("Slice", _weights(g, w, ow, spec.interpolation, spec.resampler),
-                g.op("Unsqueeze", left, g.c([0], np.int64)),
-                g.op("Unsqueeze", g.add(left, g.c(int(tw), np.int64)), g.c([0], np.int64)), g.c([0], np.int64))
+    rows, inside_rows = _window(g, _weights(g, h, oh, spec.interpolation, spec.resampler), oh, th, spec)
+    cols, inside_cols = _window(g, _weights(g, w, ow, spec.interpolation, spec.resampler), ow, tw, spec)
     cols_t = g.op("Transpose", cols, perm=[1, 0])  # (W, tw)
 
     def horizontal(v):
@@ -162,6 +173,11 @@ def build(spec: ModelSpec, output: str, opset: int, ir_version: int):
         rows_first = g.op("And", g.op("Less", oh, h),
                           g.op("Greater", g.sub(h, oh), g.mul(g.c(2.0), g.sub(w, ow))))
         out = g.where(rows_first, horizontal(vertical(x)), out)
+    # an image resized smaller than the crop: the padding is the spec's fill (zeros when it has none)
+    inside = g.op("And", g.op("Unsqueeze", inside_rows, g.c([1], np.int64)),
+                  g.op("Unsqueeze", inside_cols, g.c([0], np.int64)))
+    fill = np.asarray(spec.pad_fill or (0,) * spec.channels, np.float64).reshape(1, -1, 1, 1)
+    out = g.where(inside, out, g.c(fill))
     std = np.asarray(spec.std, np.float32).reshape(1, -1, 1, 1)
     scale = (1.0 / (255.0 * std)).astype(np.float32)
     shift = (-np.asarray(spec.mean, np.float32).reshape(1, -1, 1, 1) / std).astype(np.float32)
@@ -226,9 +242,8 @@ def embed_file(path, say=print, atol: float = 1e-3) -> dict:
     merged = embed(proto, spec)
     rng = np.random.default_rng(0)
     images = [read_image(p, DecodeOptions.for_spec(spec)) for p in sample_photos()]
-    images += [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((97, 131), (260, 211), (301, 300))]
-    th, tw = spec.input_size
-    images = [im for im in images if min(im.shape[:2]) * 2 >= max(th, tw)]  # large enough for the crop
+    sizes = ((97, 131), (260, 211), (301, 300), (9, 40), (33, 7))  # the last two pad for most specs
+    images += [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
     pre = Preprocessor(spec)
     with load(path, "onnxruntime", providers=["cpu"]) as rt:
         want = [probabilities(rt.infer(pre(im)[None]), spec)[0] for im in images]

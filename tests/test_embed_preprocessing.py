@@ -48,12 +48,20 @@ def _photos() -> list[np.ndarray]:
     dict(resize=(40, 50), input_size=(32, 32), interpolation="bicubic", resampler="pillow13"),
     dict(resize=36, input_size=(28, 28), interpolation="bilinear", channel_order="GRAY", mean=(0.5,), std=(0.5,)),
     dict(resize=100, input_size=(96, 96), interpolation="bicubic", resampler="torch"),
-], ids=["bilinear", "bicubic-floor-bgr", "exact-size-pillow13", "gray", "torch-resampler"])
+    dict(resize=64, input_size=(64, 64), interpolation="bicubic", resize_edge="longer", pad_fill=(122, 117, 105)),
+    dict(resize=(48, 40), input_size=(44, 44), interpolation="bilinear", resize_edge="longer", pad_rule="ceil",
+         channel_order="BGR", pad_fill=(9, 200, 31)),
+    dict(resize=(20, 50), input_size=(33, 32), interpolation="bicubic", crop_rule="floor", pad_fill=(255, 0, 7)),
+], ids=["bilinear", "bicubic-floor-bgr", "exact-size-pillow13", "gray", "torch-resampler", "letterbox",
+        "letterbox-box-ceil-bgr", "pad-rows-crop-cols"])
 def test_the_graph_gives_the_deploy_pipelines_pixels(spec):
+    """Pixel for pixel the numpy pipeline's, on real photos of many shapes, including the letterbox
+    and images resized smaller than the crop (padded with the spec's fill)."""
     spec = ModelSpec(arch="x", num_classes=3, **spec)
     sess = ort.InferenceSession(build(spec, "out", 18, 9).SerializeToString(), providers=["CPUExecutionProvider"])
     pre = Preprocessor(spec)
-    for img in _photos()[::3]:
+    small = [np.ascontiguousarray(img[:h, :w]) for img, (h, w) in zip(_photos()[:3], ((9, 40), (33, 7), (1, 1)))]
+    for img in _photos()[::3] + small:
         got = sess.run(None, {"image": img[None]})[0][0]
         np.testing.assert_allclose(got, pre(img), atol=1e-6)  # the same grey levels, normalised alike
 
@@ -172,3 +180,28 @@ def test_what_cannot_be_embedded_is_refused():
         build(ModelSpec(arch="x", num_classes=3, interpolation="nearest"), "out", 18, 9)
     with pytest.raises(EdgecvError, match="not --format engine"):
         edgecv.export(torch.nn.Linear(2, 2), "m.engine", format="engine", embed_preprocessing=True)
+
+
+def test_an_in_memory_timm_model_deploys_its_own_letterbox(tmp_path):
+    """A timm module carries its eval transform (here timm's border mode via an overlay): the spec is
+    read from the instance, proven against timm's own transform at export, and the embedded file on
+    raw photos answers as timm's transform followed by the model."""
+    timm = pytest.importorskip("timm")
+    from timm.data import create_transform, resolve_data_config
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet10t", pretrained=False, num_classes=5, pretrained_cfg_overlay=dict(
+        crop_mode="border", input_size=(3, 64, 64), crop_pct=0.9, interpolation="bicubic")).eval()
+    report = edgecv.export(model, tmp_path / "m.onnx", embed_preprocessing=True, say=lambda *a: None)
+    spec = report.onnx.spec
+    assert (spec.resize, spec.resize_edge, spec.pad_fill, spec.interpolation) == (71, "longer", (124, 116, 104),
+                                                                                  "bicubic")
+    assert not spec.assumed() and any(name == "preprocess" and "timm's eval transform" in detail
+                                      for name, _, detail in report.onnx.stages)
+    tf = create_transform(**resolve_data_config({}, model=model))
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    for img in _photos()[:6]:  # wide and tall: padded on either side
+        got = sess.run(None, {"image": img[None]})[0][0]
+        with torch.no_grad():
+            want = model(tf(Image.fromarray(img))[None])[0].numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())

@@ -170,12 +170,35 @@ def zoo_spec(arch: str, num_classes: int, model_kwargs: dict | None = None, infe
     return spec
 
 
+def module_spec(model: nn.Module, arch: str | None, num_classes: int | None) -> ModelSpec | None:
+    """The spec of a module object (in memory, or unpickled with --unsafe-load) whose family edgecv
+    knows: ``arch`` or the one ``zoo_arch_of`` recognises, with the family's preprocessing; a timm
+    module's own ``pretrained_cfg`` (its overlay included).  None for anything else (foreign)."""
+    import dataclasses
+
+    from edgecv.models.timm_models import timm_arch_of, timm_instance_fields
+
+    arch = arch or zoo_arch_of(model)
+    if arch is None:
+        return None
+    spec = zoo_spec(arch, num_classes or 1)
+    if arch.startswith("timm/") and timm_arch_of(model) is not None:
+        spec = dataclasses.replace(spec, **timm_instance_fields(model))
+    spec.provenance["num_classes"] = "stated" if num_classes else "assumed"
+    return spec
+
+
 def zoo_arch_of(model: nn.Module) -> str | None:
     """The registry name of a module built by a zoo builder: edgecv's own (``edgecv_arch``, kept
     through pickling), or a torchvision classifier recognised by its class's module and its
     state_dict shapes (built on the meta device: no memory).  None when nothing fits exactly."""
     arch = getattr(model, "edgecv_arch", None)
     if isinstance(arch, str):
+        return arch
+    from edgecv.models.timm_models import timm_arch_of
+
+    arch = timm_arch_of(model)
+    if arch is not None:
         return arch
     module = type(model).__module__
     if not module.startswith("torchvision.models."):

@@ -72,8 +72,8 @@ def _settle_unused_rules(spec: ModelSpec) -> None:
     the input size) or never pads (a shorter-side resize at least the crop): its value cannot matter."""
     r, (h, w) = spec.resize, spec.input_size
     crops = not (r is None or (isinstance(r, tuple) and tuple(r) == (h, w)))
-    pads = crops and not (isinstance(r, int) and r >= max(h, w)) and not (
-        isinstance(r, tuple) and r[0] >= h and r[1] >= w)
+    pads = crops and (spec.resize_edge == "longer" or not (isinstance(r, int) and r >= max(h, w)) and not (
+        isinstance(r, tuple) and r[0] >= h and r[1] >= w))  # a letterbox pads whatever its box
     for name, used in (("crop_rule", crops), ("pad_rule", pads)):
         if not used and spec.provenance.get(name) == "assumed":
             spec.provenance[name] = "inferred"

@@ -26,6 +26,26 @@ def timm_spec_fields(pcfg) -> dict:
             "std": tuple(pcfg.std), "channel_order": "GRAY" if c == 1 else "RGB", **border}
 
 
+def timm_arch_of(model) -> str | None:
+    """``timm/<architecture>`` for a module timm built (it carries its ``pretrained_cfg``), else None."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if not type(model).__module__.startswith("timm.") or not isinstance(cfg, dict):
+        return None
+    arch = cfg.get("architecture")
+    return f"timm/{arch}" if isinstance(arch, str) and arch else None
+
+
+def timm_instance_fields(model) -> dict:
+    """The spec fields of this module's own eval transform: timm's ``resolve_data_config`` on the
+    instance, so a ``pretrained_cfg_overlay`` or another pretrained tag is what is deployed."""
+    from types import SimpleNamespace
+
+    from timm.data import resolve_data_config
+
+    cfg = SimpleNamespace(**resolve_data_config({}, model=model))
+    return {"resize_edge": "shorter", "pad_fill": (), **timm_spec_fields(cfg)}
+
+
 def timm_entry(name: str) -> Entry:
     try:
         import timm

@@ -26,7 +26,7 @@ def state_digest(model: nn.Module) -> str:
 def load_module(module: nn.Module, *, arch: str | None = None, num_classes: int | None = None,
                 stated: dict | None = None, transforms=None, output: str | None = None, **_unused) -> LoadedModel:
     """The module as a LoadedModel, settled as every source's model is (``loaders.finish``)."""
-    from edgecv.loaders.checkpoint import zoo_arch_of, zoo_spec
+    from edgecv.loaders.checkpoint import module_spec
     from edgecv.loaders.finish import finish, foreign_spec
     from edgecv.loaders.pipelines import default_pipeline, user_transforms
 
@@ -40,12 +40,7 @@ def load_module(module: nn.Module, *, arch: str | None = None, num_classes: int 
         stated = {**fields, **stated}
     name = type(module).__name__
     req = ModelRequest(Path(f"<{name}>"), arch, num_classes, {}, None, False, output, stated, transforms)
-    zoo = arch or zoo_arch_of(module)
-    if zoo is not None:
-        spec = zoo_spec(zoo, num_classes or 1)
-        spec.provenance["num_classes"] = "stated" if num_classes else "assumed"
-    else:
-        spec = foreign_spec(name, num_classes)
+    spec = module_spec(module, arch, num_classes) or foreign_spec(name, num_classes)
     lm = finish(LoadedModel(module.eval(), spec, "module", req.path, state_digest(module)), req)
     lm.pipeline = pipeline or default_pipeline(lm)
     return lm

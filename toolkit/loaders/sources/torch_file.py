@@ -26,15 +26,11 @@ def load(req: ModelRequest) -> LoadedModel:
                                             obj.get("model_kwargs"), spec)
         return LoadedModel(model, spec, "edgecv", path, digest, obj.get("meta", {}))
     if isinstance(obj, nn.Module):  # only reachable with unsafe=True
-        from edgecv.loaders.checkpoint import zoo_arch_of, zoo_spec
+        from edgecv.loaders.checkpoint import module_spec
         from edgecv.loaders.finish import foreign_spec
 
-        arch = req.arch or zoo_arch_of(obj)
-        if arch is not None:  # a zoo model: the same assumption as for its state_dict with --arch
-            spec = zoo_spec(arch, req.num_classes or 1)
-            spec.provenance["num_classes"] = "stated" if req.num_classes else "assumed"
-        else:
-            spec = foreign_spec(type(obj).__name__, req.num_classes)
+        # a zoo model: the same assumption as for its state_dict with --arch (a timm module: its own cfg)
+        spec = module_spec(obj, req.arch, req.num_classes) or foreign_spec(type(obj).__name__, req.num_classes)
         return LoadedModel(obj.eval(), spec, "pickled_module", path, digest)
     sd = weights.unwrap_state_dict(obj)
     if sd is None:
