@@ -252,8 +252,10 @@ def test_kill_minus_9_leaves_no_half_written_annotated_copy(sample_onnx, tmp_pat
 
 # -- inputs ------------------------------------------------------------------------------------------
 
-def test_brackets_in_paths_and_labels_are_printed_literally(sample_onnx, tmp_path, digit_images):
-    """A '[' in a folder name or a label is data: the run prints every row and loses none."""
+def test_brackets_in_paths_and_labels_are_printed_literally(sample_onnx, tmp_path, digit_images, monkeypatch):
+    """A '[' in a folder name or a label is data: the run prints every row and loses none.  On an
+    80-column terminal tables fold what does not fit; nothing is cut with an ellipsis."""
+    monkeypatch.setenv("COLUMNS", "400")  # the literal checks below, whatever terminal runs the tests
     odd = tmp_path / "x" / "["
     odd.mkdir(parents=True)
     for i, p in enumerate(digit_images[:6]):
@@ -273,6 +275,11 @@ def test_brackets_in_paths_and_labels_are_printed_literally(sample_onnx, tmp_pat
     assert r.exit_code == 0 and "[bold]0[/bold]" in r.stdout and "[red]m[.onnx" in r.stdout
     r = cli("bench", m, "--batch-sizes", "1", "--seconds", "0.1", "--no-floor")
     assert r.exit_code == 0 and "[red]m[" in r.stdout, r.output
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("info", m)
+    assert r.exit_code == 0 and str(m) in r.stdout.splitlines() and "…" not in r.stdout, r.stdout
+    r = cli("bench", m, "--batch-sizes", "1", "--seconds", "0.1")
+    assert r.exit_code == 0 and "…" not in r.stdout and max(map(len, r.stdout.splitlines())) <= 80, r.stdout
 
 
 def test_gifs_are_held_to_the_pixel_limit_and_a_source_without_frames_fails(sample_onnx, tmp_path):

@@ -68,12 +68,13 @@ def bench_table(rows: list[dict], cpu: dict):
     title = f"edgecv bench: CPU {cpu['model']} ({cpu['isa']})"
     if peak:
         title += f", MatMul peak fp32 {rows[0]['peak_gflops']:.0f} GFLOP/s"
-    t = Table(title=title)
+    from rich import box
+
+    t = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)  # one space between columns
     cols = ["model", "candidate", "threads", "MB", "batch", "p50 ms", "p95 ms", "images/s", "speed-up", "mem MB"]
     cols += ["GFLOPs/img", "floor ms", "x floor"] if floor else []
     cols += ["accuracy"] if any(r.get("accuracy") is not None for r in rows) else []
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("model", "candidate") else "right")
+    body = []
     for r in rows:
         cells = [r["model"], r["candidate"], "-" if r["threads"] is None else str(r["threads"]), f"{r['size_mb']:.1f}", str(r["batch"]), f"{r['p50_ms']:.2f}",
                  f"{r['p95_ms']:.2f}", f"{r['images_per_s']:.1f}", f"{r['speedup']:.2f}x", f"{r['memory_mb']:.0f}"]
@@ -84,5 +85,11 @@ def bench_table(rows: list[dict], cpu: dict):
                       f"{'≤' if low else ''}{r['x_floor']:.2f}" if r.get("x_floor") else "-"]
         if "accuracy" in cols:
             cells.append(f"{r['accuracy']:.2%}" if r.get("accuracy") is not None else "-")
+        body.append(cells)
+    for i, c in enumerate(cols):  # on a narrow terminal headers and names fold; numbers are never cut
+        text = c in ("model", "candidate")
+        t.add_column(c, justify="left" if text else "right", overflow="fold",
+                     min_width=None if text else max((len(cells[i]) for cells in body), default=None))
+    for cells in body:
         t.add_row(*cells)
     return t

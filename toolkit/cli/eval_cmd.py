@@ -57,7 +57,7 @@ def eval_cmd(
         return
     t = Table(title=f"{data.source}: {len(data)} images, {len(data.names)} classes")
     for c in ("model", "runtime", "accuracy", "macro F1", "images/s", "unreadable"):
-        t.add_column(c, justify="left" if c in ("model", "runtime") else "right")
+        t.add_column(c, justify="left" if c in ("model", "runtime") else "right", overflow="fold")
     for r in results:
         t.add_row(r.model, r.runtime, f"{r.accuracy:.2%}", f"{r.macro_f1():.4f}", f"{r.n / max(r.seconds, 1e-9):.1f}",
                   str(len(r.unreadable)))
@@ -65,7 +65,7 @@ def eval_cmd(
     for r in results if per_class else ():
         pc = Table(title=f"per class: {r.model} on {r.runtime}")
         for c in ("class", "precision", "recall", "F1", "specificity", "support"):
-            pc.add_column(c, justify="left" if c == "class" else "right")
+            pc.add_column(c, justify="left" if c == "class" else "right", overflow="fold")
         for row in r.per_class():
             pc.add_row(row["label"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                        f"{row['specificity']:.3f}", str(row["support"]))

@@ -31,7 +31,10 @@ def info_cmd(
         return
     from rich.table import Table
 
-    table = Table(show_header=False, title=str(file))
+    out.print(str(file), soft_wrap=True)  # the path whole on one line, however narrow the terminal
+    table = Table(show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # a digest or a label list folded, never cut with an ellipsis
     for k, v in info.items():
         table.add_row(k, v if isinstance(v, str) else json.dumps(v))
     out.print(table)

@@ -183,7 +183,7 @@ def _table(results, rt):
 
     table = Table(title=f"{rt.spec.arch} on {rt.name}")
     table.add_column("source", overflow="fold")
-    table.add_column("top-k")
+    table.add_column("top-k", overflow="fold")  # labels are data: folded, never cut
     for r in results:
         if r.error:
             table.add_row(r.source, styled((r.error, "red")))
