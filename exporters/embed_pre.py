@@ -194,16 +194,21 @@ def build(spec: ModelSpec, output: str, opset: int, ir_version: int):
     return model
 
 
-def embed(proto, spec: ModelSpec):
+def embed(proto, spec: ModelSpec, upgrade: bool = False):
     """``proto`` (an exported classifier taking the normalised float32 batch) with the preprocessing
-    graph in front of it: its input becomes ``image``."""
+    graph in front of it: its input becomes ``image``.  The graph needs opset 18; ``upgrade`` (the
+    opset was not stated) converts an older file with ONNX's version converter instead of refusing."""
     from onnx import compose
 
-    model_input = proto.graph.input[0].name
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 18)
+    if opset < 18 and upgrade:
+        from onnx import version_converter
+
+        proto, opset = version_converter.convert_version(proto, 18), 18
     if opset < 18:
         raise EdgecvError(f"--embed-preprocessing needs opset 18 or later (the model has {opset})",
                           "leave out --opset, or pass --opset 18")
+    model_input = proto.graph.input[0].name
     pre = build(spec, "pre_pixels", opset, proto.ir_version)
     merged = compose.merge_models(pre, proto, io_map=[("pre_pixels", model_input)],
                                   doc_string=proto.doc_string)
@@ -212,7 +217,7 @@ def embed(proto, spec: ModelSpec):
     return merged
 
 
-def embed_file(path, say=print, atol: float = 1e-3) -> dict:
+def embed_file(path, say=print, atol: float = 1e-3, upgrade: bool = False) -> dict:
     """Put the preprocessing into the exported ONNX file at ``path`` (rewritten through a temporary
     file), after checking the new file on real photos and odd-sized synthetic images against the
     file as it was run through edgecv's deploy pipeline: the same top-1 and probabilities within
@@ -239,7 +244,7 @@ def embed_file(path, say=print, atol: float = 1e-3) -> dict:
     spec = ModelSpec.from_json(props[METADATA_KEY])
     if takes_raw_images(spec):
         raise EdgecvError(f"{path.name} already takes raw images")
-    merged = embed(proto, spec)
+    merged = embed(proto, spec, upgrade)
     rng = np.random.default_rng(0)
     images = [read_image(p, DecodeOptions.for_spec(spec)) for p in sample_photos()]
     sizes = ((97, 131), (260, 211), (301, 300), (9, 40), (33, 7))  # the last two pad for most specs

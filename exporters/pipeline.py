@@ -247,7 +247,7 @@ def export(model, output=None, *, format: str = "onnx", precision: str = "fp32",
     if onnx_options is not None and onnx_options.embed_preprocessing:
         from edgecv.exporters.embed_pre import embed_file
 
-        report.embedded = embed_file(final, say)
+        report.embedded = embed_file(final, say, upgrade=onnx_options.opset is None)  # the TorchScript exporter's 17
     if fmt.build is not None:
         fmt.build(final, target, fopts, report, on_stage, say)
     return report

@@ -192,12 +192,17 @@ def test_an_in_memory_timm_model_deploys_its_own_letterbox(tmp_path):
     torch.manual_seed(0)
     model = timm.create_model("resnet10t", pretrained=False, num_classes=5, pretrained_cfg_overlay=dict(
         crop_mode="border", input_size=(3, 64, 64), crop_pct=0.9, interpolation="bicubic")).eval()
-    report = edgecv.export(model, tmp_path / "m.onnx", embed_preprocessing=True, say=lambda *a: None)
+    report = edgecv.export(model, tmp_path / "m.onnx", embed_preprocessing=True, exporter="torchscript",
+                           say=lambda *a: None)  # the quicker trace: this test is about the preprocessing
     spec = report.onnx.spec
     assert (spec.resize, spec.resize_edge, spec.pad_fill, spec.interpolation) == (71, "longer", (124, 116, 104),
                                                                                   "bicubic")
     assert not spec.assumed() and any(name == "preprocess" and "timm's eval transform" in detail
                                       for name, _, detail in report.onnx.stages)
+    import onnx
+
+    opsets = {o.domain: o.version for o in onnx.load(str(tmp_path / "m.onnx")).opset_import}
+    assert opsets[""] == 18  # TorchScript's opset 17, converted: the opset was not stated
     tf = create_transform(**resolve_data_config({}, model=model))
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     for img in _photos()[:6]:  # wide and tall: padded on either side
