@@ -112,6 +112,8 @@ def run_one(arch: str, workdir: Path) -> dict:
 
     torch.set_num_threads(int(os.environ.get("COVERAGE_THREADS", "1")))
     row: dict = {"model": arch, "source": "timm" if arch.startswith("timm/") else "torchvision"}
+    if torch.get_num_threads() != 1:
+        row["threads"] = torch.get_num_threads()
     t0 = time.perf_counter()
     torch.manual_seed(0)
     model = create_model(arch, num_classes=10).eval()
@@ -292,6 +294,8 @@ def write_report() -> None:
         for r in sel:
             rel = r.get("verify_max_rel")
             note = r.get("error") or r.get("verify_reason") or r.get("batch_note") or ""
+            if r.get("threads", 1) != 1:  # export and verify on more threads (the latency columns stay at 1)
+                note = f"export and verify on {r['threads']} threads" + (f"; {note}" if note else "")
             lines.append(f"| {r['model']} | {r.get('params_m', '')} | {r['status']} | {r.get('exporter', '')} | "
                          f"{r.get('batch', '')} | {r.get('export_s', '')} | {'' if rel is None else f'{rel:.1e}'} | "
                          f"{r.get('eager_ms', '')} | {r.get('ort_ms', '')} | "
