@@ -191,3 +191,11 @@ def test_verify_reads_the_arch_from_the_exported_file(tmp_path):
     assert "first divergence at no module" not in r.stdout
     r = runner.invoke(app, ["verify", str(tmp_path / "w.pth")])  # nothing to read it from: asked for
     assert r.exit_code == 2 and "pass --arch or --model-file" in r.stderr
+
+
+def test_checks_feed_fewer_images_at_once_as_the_input_grows():
+    """verify's end-to-end images go in batches whose memory stays near 8 images at 224 px: a 768 px
+    ViT (gemma4_vit_167m) took 18.5 GB in batches of 8."""
+    from edgecv.runtimes.pipeline.classify import check_batch
+
+    assert [check_batch(s) for s in ((28, 28), (224, 224), (384, 384), (518, 518), (768, 768))] == [8, 8, 2, 1, 1]

@@ -51,6 +51,14 @@ class Result:
         return d
 
 
+def check_batch(input_size, most: int = 8) -> int:
+    """How many images a check feeds at once: ``most`` at 224x224 and below, fewer as the pixels grow
+    (activations grow with them: a ViT at 768 px holds 12 x 2,304^2 attention weights per image), so a
+    check's memory stays near what ``most`` images at 224 px take.  At least 1."""
+    h, w = input_size
+    return max(1, min(most, (most * 224 * 224) // (h * w)))
+
+
 def in_batches(fn, x: np.ndarray, batch: int) -> np.ndarray:
     """``fn`` over ``x`` in chunks of exactly ``batch`` rows (the last one padded by repetition)."""
     outs = []
